@@ -1,0 +1,67 @@
+"""Every way to install, test, lint and benchmark p2pfl.
+
+Each session installs into its own fresh virtual environment with pip, so a
+missing dependency of core or of one plugin shows up in its own session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = False
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
+# torch from PyPI without a pin resolves to a multi-gigabyte CUDA build; this
+# release installs a CPU build.
+TORCH = "torch==2.13.0"
+NO_TESTS = 5
+
+
+def _install_core(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+
+
+@nox.session(tags=["tests"])
+@nox.parametrize("package", ["p2pfl-core", *PLUGINS])
+def tests(session: nox.Session, package: str) -> None:
+    """Run one package's tests with only core and that package installed."""
+    _install_core(session)
+    if package == "p2pfl-core":
+        session.run("pytest", "tests", *session.posargs, success_codes=[0, NO_TESTS])
+        return
+    plugin = ROOT / "plugins" / package
+    if package == "p2pfl-torch":
+        session.install(TORCH)
+    session.install("-e", f"{plugin}[test]")
+    session.run(
+        "pytest", str(plugin / "tests"), *session.posargs, success_codes=[0, NO_TESTS]
+    )
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the digits federation of examples/digits.yaml with the torch learner."""
+    _install_core(session)
+    session.install(TORCH, "-e", "plugins/p2pfl-torch")
+    session.run("p2pfl", "run", "examples/digits.yaml", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks; each prints ratios and writes JSON to benchmarks/results."""
+    _install_core(session)
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check formatting, lint rules and types of core."""
+    session.install("ruff", "mypy", "-e", ".")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "p2pfl_core")

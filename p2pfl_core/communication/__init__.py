@@ -1,0 +1,1 @@
+"""Transports, message envelopes and the gossip built on top of them."""

@@ -1,0 +1,419 @@
+"""The transport interface, with neighbours, heartbeats and flooding on top.
+
+A transport plugin implements four methods (:meth:`_open`, :meth:`_close`,
+:meth:`_transmit`, plus :meth:`start`/:meth:`stop` around its server) and
+hands every received message to :meth:`CommunicationProtocol.deliver`. The
+base class does the rest the same way for every transport:
+
+- neighbours: ``connect`` sends a ``connect`` message, and the receiver adds
+  the sender as a neighbour too;
+- liveness: a heartbeat thread, separate from training, sends ``beat`` to
+  every neighbour each period; any message from a neighbour refreshes its
+  deadline, and one silent for ``heartbeat_timeout`` seconds is evicted;
+- flooding: a message with a TTL is forwarded once to every other
+  neighbour, and a time-based seen cache drops duplicates before decoding;
+- dispatch: one thread per node decodes messages in arrival order and calls
+  the handler registered for the command.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from p2pfl_core.communication.message import (
+    MAX_TTL,
+    Message,
+    decode_message,
+    peek_id_and_ttl,
+    with_ttl,
+)
+from p2pfl_core.errors import DecodeError
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Message, str], None]
+CONNECT, DISCONNECT, BEAT = "connect", "disconnect", "beat"
+
+
+@dataclass
+class ProtocolSettings:
+    """Timing and size settings shared by every transport.
+
+    Args:
+        heartbeat_period: Seconds between heartbeats to each neighbour.
+        heartbeat_timeout: Seconds of silence after which a neighbour is
+            evicted.
+        ttl: Hops a flooded command may travel; at least the network diameter.
+        seen_seconds: How long a message id is remembered to drop duplicates.
+        max_message_bytes: Largest message accepted, or None for no limit.
+    """
+
+    heartbeat_period: float = 1.0
+    heartbeat_timeout: float = 5.0
+    ttl: int = 64
+    seen_seconds: float = 120.0
+    max_message_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.heartbeat_period < self.heartbeat_timeout:
+            raise ValueError(
+                "heartbeat_period must be positive and below heartbeat_timeout, got "
+                f"{self.heartbeat_period} and {self.heartbeat_timeout}"
+            )
+        if not 1 <= self.ttl <= MAX_TTL:
+            raise ValueError(f"ttl must be between 1 and {MAX_TTL}, got {self.ttl}")
+
+
+class SeenCache:
+    """Message ids seen recently; entries expire after a time, not a count."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._ids: OrderedDict[bytes, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, msg_id: bytes) -> bool:
+        """Remember ``msg_id``; return False when it was already known."""
+        now = time.monotonic()
+        with self._lock:
+            while self._ids:
+                oldest, seen_at = next(iter(self._ids.items()))
+                if now - seen_at < self.seconds:
+                    break
+                del self._ids[oldest]
+            if msg_id in self._ids:
+                return False
+            self._ids[msg_id] = now
+            return True
+
+
+class CommunicationProtocol(ABC):
+    """One node's endpoint on the network.
+
+    Args:
+        address: The node's address, which is also its id.
+        settings: Heartbeat, TTL and size settings.
+        hooks: pluggy hook relay for the message observer hooks, or None.
+    """
+
+    name = "protocol"
+
+    def __init__(
+        self,
+        address: str,
+        settings: ProtocolSettings | None = None,
+        hooks: Any = None,
+    ) -> None:
+        self.address = address
+        self.settings = settings or ProtocolSettings()
+        self._hooks = hooks
+        self._observe = bool(
+            hooks is not None
+            and (
+                hooks.p2pfl_message_sent.get_hookimpls()
+                or hooks.p2pfl_message_received.get_hookimpls()
+            )
+        )
+        self._handlers: dict[str, Handler] = {}
+        self._neighbors: dict[str, float] = {}
+        self._neighbors_lock = threading.Lock()
+        self._lost_callbacks: list[Callable[[str], None]] = []
+        self._seen = SeenCache(self.settings.seen_seconds)
+        self._inbox: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
+        self._running = threading.Event()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.messages_sent: dict[str, int] = defaultdict(int)
+        self.messages_received: dict[str, int] = defaultdict(int)
+        self.duplicates_dropped = 0
+        self.invalid_dropped = 0
+
+    # -- transport part, implemented by each plugin -------------------------
+
+    @abstractmethod
+    def _open(self, address: str) -> None:
+        """Prepare a link to ``address`` (create a channel, look up a peer).
+
+        Raises:
+            ConnectionError: The peer cannot be reached.
+        """
+
+    @abstractmethod
+    def _close(self, address: str) -> None:
+        """Release the link to ``address``; must not raise."""
+
+    @abstractmethod
+    def _transmit(self, address: str, data: bytes) -> None:
+        """Send encoded bytes to ``address``.
+
+        Called from workflow, dispatcher and heartbeat threads; it must be
+        thread safe and should not block for long.
+
+        Raises:
+            ConnectionError: The bytes could not be handed to the peer.
+        """
+
+    def _start_transport(self) -> None:
+        """Start the transport's server, if it has one."""
+
+    def _stop_transport(self) -> None:
+        """Stop the transport's server, if it has one."""
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the transport, the dispatcher and the heartbeat threads."""
+        if self._running.is_set():
+            return
+        self._stopping.clear()
+        self._running.set()
+        self._start_transport()
+        for target, label in ((self._dispatch_loop, "dispatch"), (self._heartbeat_loop, "beat")):
+            thread = threading.Thread(
+                target=target, name=f"{label}-{self.address}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, *, notify: bool = True) -> None:
+        """Stop all threads and the transport; a second call does nothing.
+
+        Args:
+            notify: Send ``disconnect`` to the neighbours first. False
+                simulates a crash.
+        """
+        if not self._running.is_set():
+            return
+        if notify:
+            for neighbor in self.neighbors():
+                self._send_raw(neighbor, Message(DISCONNECT, self.address).encode(), DISCONNECT)
+        self._running.clear()
+        self._stopping.set()
+        self._inbox.put(None)
+        self._stop_transport()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+        self._threads.clear()
+        for neighbor in self.neighbors():
+            self._close(neighbor)
+        with self._neighbors_lock:
+            self._neighbors.clear()
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._running.is_set()
+
+    # -- neighbours ----------------------------------------------------------
+
+    def connect(self, address: str) -> bool:
+        """Connect to ``address``; both ends become neighbours.
+
+        Returns:
+            True when the peer was reached.
+        """
+        if address == self.address:
+            return False
+        try:
+            self._open(address)
+        except ConnectionError as exc:
+            logger.warning("%s: cannot connect to %s: %s", self.address, address, exc)
+            return False
+        self._add_neighbor(address)
+        if not self._send_raw(address, Message(CONNECT, self.address).encode(), CONNECT):
+            return False
+        return True
+
+    def disconnect(self, address: str) -> None:
+        """Tell ``address`` we leave, and forget it."""
+        if address in self.neighbors():
+            self._send_raw(address, Message(DISCONNECT, self.address).encode(), DISCONNECT)
+        self._remove_neighbor(address, lost=False)
+
+    def neighbors(self) -> list[str]:
+        """Return the current neighbours, sorted."""
+        with self._neighbors_lock:
+            return sorted(self._neighbors)
+
+    def on_neighbor_lost(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(address)`` when a neighbour is evicted or fails."""
+        self._lost_callbacks.append(callback)
+
+    def _add_neighbor(self, address: str) -> None:
+        with self._neighbors_lock:
+            self._neighbors[address] = time.monotonic()
+
+    def _remove_neighbor(self, address: str, *, lost: bool) -> None:
+        with self._neighbors_lock:
+            known = self._neighbors.pop(address, None) is not None
+        if not known:
+            return
+        self._close(address)
+        if lost:
+            logger.warning("%s: lost neighbour %s", self.address, address)
+            for callback in self._lost_callbacks:
+                callback(address)
+
+    # -- sending -------------------------------------------------------------
+
+    def add_handler(self, cmd: str, handler: Handler) -> None:
+        """Call ``handler(message, sender)`` for every message of ``cmd``."""
+        self._handlers[cmd] = handler
+
+    def send(self, address: str, message: Message) -> bool:
+        """Send a message to one neighbour; return False when it failed."""
+        return self._send_raw(address, message.encode(), message.cmd)
+
+    def broadcast(self, message: Message) -> None:
+        """Flood a command to every node, with the configured TTL.
+
+        The message is also marked as seen, so it is not delivered back here.
+        """
+        if message.ttl == 0:
+            message = Message(
+                message.cmd,
+                message.origin,
+                message.round,
+                message.args,
+                message.payload,
+                self.settings.ttl,
+                message.msg_id,
+            )
+        self._seen.add(message.msg_id)
+        data = message.encode()
+        for neighbor in self.neighbors():
+            self._send_raw(neighbor, data, message.cmd)
+
+    def _send_raw(self, address: str, data: bytes, cmd: str) -> bool:
+        try:
+            self._transmit(address, data)
+        except ConnectionError as exc:
+            if self._running.is_set():
+                logger.info("%s: send to %s failed: %s", self.address, address, exc)
+                self._remove_neighbor(address, lost=True)
+            return False
+        self.bytes_sent += len(data)
+        self.messages_sent[cmd] += 1
+        if self._observe:
+            self._hooks.p2pfl_message_sent(
+                node=self.address, peer=address, cmd=cmd, nbytes=len(data)
+            )
+        return True
+
+    # -- receiving -----------------------------------------------------------
+
+    def deliver(self, sender: str, data: bytes) -> None:
+        """Accept bytes from ``sender``; called by the transport's threads.
+
+        The sender's deadline is refreshed here, before queueing, so a busy
+        dispatcher never makes a live neighbour look dead.
+        """
+        if not self._running.is_set():
+            return
+        with self._neighbors_lock:
+            if sender in self._neighbors:
+                self._neighbors[sender] = time.monotonic()
+        self._inbox.put((sender, data))
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            item = self._inbox.get()
+            if item is None or not self._running.is_set():
+                return
+            sender, data = item
+            try:
+                self._dispatch(sender, data)
+            except Exception:  # a handler bug must not kill the node's dispatcher
+                logger.exception("%s: error while handling a message from %s", self.address, sender)
+
+    def _dispatch(self, sender: str, data: bytes) -> None:
+        try:
+            msg_id, ttl = peek_id_and_ttl(data)
+        except DecodeError as exc:
+            self._drop_invalid(sender, exc)
+            return
+        if ttl > 0 and not self._seen.add(msg_id):
+            self.duplicates_dropped += 1
+            return
+        try:
+            message = decode_message(data, max_bytes=self.settings.max_message_bytes)
+        except DecodeError as exc:
+            self._drop_invalid(sender, exc)
+            return
+        known = sender in self._neighbors
+        if message.cmd == CONNECT:
+            if not known:
+                try:
+                    self._open(sender)
+                except ConnectionError as exc:
+                    logger.warning("%s: cannot connect back to %s: %s", self.address, sender, exc)
+                    return
+            self._add_neighbor(sender)
+        elif message.cmd == DISCONNECT:
+            self._remove_neighbor(sender, lost=False)
+            return
+        elif not known:
+            self._drop_invalid(sender, DecodeError(f"{message.cmd} from unknown peer"))
+            return
+        self.bytes_received += len(data)
+        self.messages_received[message.cmd] += 1
+        if self._observe:
+            self._hooks.p2pfl_message_received(
+                node=self.address, peer=sender, cmd=message.cmd, nbytes=len(data)
+            )
+        if ttl > 1:
+            forwarded = with_ttl(data, ttl - 1)
+            for neighbor in self.neighbors():
+                if neighbor != sender and neighbor != message.origin:
+                    self._send_raw(neighbor, forwarded, message.cmd)
+        handler = self._handlers.get(message.cmd)
+        if handler is not None:
+            handler(message, sender)
+
+    def _drop_invalid(self, sender: str, error: Exception) -> None:
+        self.invalid_dropped += 1
+        if self.invalid_dropped <= 10 or self.invalid_dropped % 1000 == 0:
+            logger.warning(
+                "%s: dropped an invalid message from %s (%d so far): %s",
+                self.address,
+                sender,
+                self.invalid_dropped,
+                error,
+            )
+
+    # -- heartbeats ----------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        period = self.settings.heartbeat_period
+        beat = Message(BEAT, self.address).encode()
+        while self._running.is_set():
+            for neighbor in self.neighbors():
+                self._send_raw(neighbor, beat, BEAT)
+            now = time.monotonic()
+            with self._neighbors_lock:
+                silent = [
+                    address
+                    for address, last in self._neighbors.items()
+                    if now - last > self.settings.heartbeat_timeout
+                ]
+            for address in silent:
+                logger.warning(
+                    "%s: no message from %s for %.1f s; evicting it",
+                    self.address,
+                    address,
+                    self.settings.heartbeat_timeout,
+                )
+                self._remove_neighbor(address, lost=True)
+            if self._stopping.wait(period):
+                return
