@@ -1,0 +1,78 @@
+"""``p2pfl run``: validate an experiment file and run the federation."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from p2pfl_core.errors import P2PFLError
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+@click.command()
+@click.argument("experiment_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override one key of the file, e.g. --set rounds=3 --set learner.learning_rate=0.05.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Results folder [default: the file's 'output' key, else results/NAME].",
+)
+@click.option("--verbose", "-v", count=True, help="Log stages (-v) or everything (-vv).")
+def run(experiment_file: Path, overrides: tuple[str, ...], output: Path | None, verbose: int) -> None:
+    """Run the federation described by EXPERIMENT_FILE and write a results folder."""
+    _setup_logging(verbose)
+    from p2pfl_core.config import check_components, load_experiment
+    from p2pfl_core.experiment import run_experiment
+    from p2pfl_core.manager import get_plugin_manager
+
+    try:
+        experiment = load_experiment(experiment_file, overrides)
+        manager = get_plugin_manager()
+        check_components(experiment, manager, experiment_file.name)
+    except P2PFLError as exc:
+        raise click.ClickException(str(exc)) from None
+    folder = output or Path(experiment.output or f"results/{experiment.name}")
+    click.echo(
+        f"{experiment.name}: {experiment.nodes} nodes, {experiment.topology.name} topology, "
+        f"{experiment.learner.name} learner, {experiment.aggregator.name}, "
+        f"{experiment.rounds} rounds, seed {experiment.seed}"
+    )
+
+    def report(round: int, records: list[dict[str, Any]]) -> None:
+        accuracy = sum(r["accuracy"] for r in records) / len(records)
+        loss = sum(r["loss"] for r in records) / len(records)
+        click.echo(
+            f"round {round + 1:>3}/{experiment.rounds}  mean accuracy {accuracy:.4f}  "
+            f"mean loss {loss:.4f}"
+        )
+
+    try:
+        result = run_experiment(experiment, folder, manager=manager, progress=report)
+    except P2PFLError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"finished {result.rounds_completed} rounds in {result.wall_seconds:.2f} s; "
+        f"final mean accuracy {result.final_mean_accuracy:.4f}"
+    )
+    click.echo(f"results written to {folder}/")
+    if result.errors or result.rounds_completed < experiment.rounds:
+        for node, error in result.errors.items():
+            click.echo(f"node {node} failed: {error}", err=True)
+        raise SystemExit(1)
