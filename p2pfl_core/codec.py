@@ -68,7 +68,7 @@ def encode_weights(weights: ModelWeights) -> bytes:
     for section, mapping in (("layers", weights.layers), ("extra", weights.extra)):
         for name, array in mapping.items():
             dtype = _dtype_str(array)
-            contiguous = np.ascontiguousarray(array, dtype=np.dtype(dtype))
+            contiguous = np.asarray(array, dtype=np.dtype(dtype), order="C")
             entries.append(
                 {
                     "section": section,

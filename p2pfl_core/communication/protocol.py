@@ -128,6 +128,8 @@ class CommunicationProtocol(ABC):
         self._lost_callbacks: list[Callable[[str], None]] = []
         self._seen = SeenCache(self.settings.seen_seconds)
         self._inbox: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
+        self._pending = 0
+        self._idle = threading.Condition()
         self._running = threading.Event()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -296,6 +298,8 @@ class CommunicationProtocol(ABC):
             self._send_raw(neighbor, data, message.cmd)
 
     def _send_raw(self, address: str, data: bytes, cmd: str) -> bool:
+        if not self._running.is_set():
+            return False
         try:
             self._transmit(address, data)
         except ConnectionError as exc:
@@ -324,7 +328,18 @@ class CommunicationProtocol(ABC):
         with self._neighbors_lock:
             if sender in self._neighbors:
                 self._neighbors[sender] = time.monotonic()
+        with self._idle:
+            self._pending += 1
         self._inbox.put((sender, data))
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every received message has been handled.
+
+        Returns:
+            False when messages were still pending after ``timeout`` seconds.
+        """
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def _dispatch_loop(self) -> None:
         while True:
@@ -336,6 +351,11 @@ class CommunicationProtocol(ABC):
                 self._dispatch(sender, data)
             except Exception:  # a handler bug must not kill the node's dispatcher
                 logger.exception("%s: error while handling a message from %s", self.address, sender)
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.notify_all()
 
     def _dispatch(self, sender: str, data: bytes) -> None:
         try:

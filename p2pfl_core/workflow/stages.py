@@ -235,7 +235,10 @@ class RoundFinishedStage(Stage):
             metrics = node.learner.evaluate()
         node.round_timing["evaluate_seconds"] = time.perf_counter() - start
         record = {"node": node.address, "round": round, **metrics, **node.round_timing}
-        record["round_seconds"] = time.perf_counter() - node.round_started
+        finished_at = time.perf_counter()
+        record["round_seconds"] = finished_at - node.round_started
+        record["started_at"] = node.round_started
+        record["finished_at"] = finished_at
         aggregate = state.aggregates.get(round)
         record["contributors"] = len(aggregate.contributors) if aggregate is not None else 0
         record["bytes_sent"] = node.protocol.bytes_sent
