@@ -182,6 +182,14 @@ def connect_topology(experiment: Experiment, nodes: list[Node], manager: PluginM
             )
 
 
+def shutdown(nodes: list[Node]) -> None:
+    """Stop every node's workflow first, then every transport."""
+    for node in nodes:
+        node.stop_workflow()
+    for node in nodes:
+        node.stop(notify=False)
+
+
 class _Progress:
     """Observer plugin that reports each completed round to a callback."""
 
@@ -251,8 +259,7 @@ def run_experiment(
                 logger.error("node %s did not finish within %.0f s", node.address, limit)
         wall = time.perf_counter() - started
     finally:
-        for node in nodes:
-            node.stop()
+        shutdown(nodes)
         if observer is not None:
             manager.pm.unregister(observer)
     result = ExperimentResult(

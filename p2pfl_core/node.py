@@ -154,6 +154,12 @@ class Node:
         """Wait for the workflow to end; return False on timeout."""
         return self.finished.wait(timeout)
 
+    def stop_workflow(self) -> None:
+        """End this node's workflow without telling other nodes."""
+        self._halt()
+        with self.state.condition:
+            self.state.learning = False
+
     def stop(self, *, notify: bool = True) -> None:
         """Stop the workflow and the transport; a second call does nothing.
 
@@ -235,7 +241,7 @@ class Node:
 
     def _on_neighbor_lost(self, address: str) -> None:
         self.gossip.forget_neighbor(address)
-        if address in self._members():
+        if self.state.learning and address in self._members():
             self.protocol.broadcast(Message(LEFT, self.address, args={"node": address}))
             self._mark_departed(address)
 

@@ -125,6 +125,7 @@ class CommunicationProtocol(ABC):
         self._handlers: dict[str, Handler] = {}
         self._neighbors: dict[str, float] = {}
         self._neighbors_lock = threading.Lock()
+        self._connecting: set[str] = set()
         self._lost_callbacks: list[Callable[[str], None]] = []
         self._seen = SeenCache(self.settings.seen_seconds)
         self._inbox: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
@@ -232,10 +233,19 @@ class CommunicationProtocol(ABC):
         except ConnectionError as exc:
             logger.warning("%s: cannot connect to %s: %s", self.address, address, exc)
             return False
-        self._add_neighbor(address)
-        if not self._send_raw(address, Message(CONNECT, self.address).encode(), CONNECT):
-            return False
-        return True
+        # The peer must see CONNECT before anything else from us, so the
+        # neighbour is listed (and gossiped to) only after CONNECT is sent.
+        # Until then its replies are accepted through _connecting.
+        with self._neighbors_lock:
+            self._connecting.add(address)
+        try:
+            sent = self._send_raw(address, Message(CONNECT, self.address).encode(), CONNECT)
+            if sent:
+                self._add_neighbor(address)
+        finally:
+            with self._neighbors_lock:
+                self._connecting.discard(address)
+        return sent
 
     def disconnect(self, address: str) -> None:
         """Tell ``address`` we leave, and forget it."""
@@ -263,7 +273,7 @@ class CommunicationProtocol(ABC):
             return
         self._close(address)
         if lost:
-            logger.warning("%s: lost neighbour %s", self.address, address)
+            logger.info("%s: lost neighbour %s", self.address, address)
             for callback in self._lost_callbacks:
                 callback(address)
 
@@ -371,7 +381,8 @@ class CommunicationProtocol(ABC):
         except DecodeError as exc:
             self._drop_invalid(sender, exc)
             return
-        known = sender in self._neighbors
+        with self._neighbors_lock:
+            known = sender in self._neighbors or sender in self._connecting
         if message.cmd == CONNECT:
             if not known:
                 try:

@@ -157,10 +157,10 @@ class TrainStage(Stage):
         """Train, gossip the own model and aggregate."""
         state = node.state
         round = state.round
-        start = time.perf_counter()
         with training_slot():
+            start = time.perf_counter()
             fit_metrics = node.learner.fit(round)
-        node.round_timing["fit_seconds"] = time.perf_counter() - start
+            node.round_timing["fit_seconds"] = time.perf_counter() - start
         node.round_timing["train_loss"] = float(fit_metrics.get("loss", 0.0))
         own = node.learner.get_weights().with_metadata(contributors=[node.address])
         if node.share_transform is not None:
@@ -230,10 +230,10 @@ class RoundFinishedStage(Stage):
         """Evaluate, record the round's metrics, and clear its state."""
         state = node.state
         round = state.round
-        start = time.perf_counter()
         with training_slot():
+            start = time.perf_counter()
             metrics = node.learner.evaluate()
-        node.round_timing["evaluate_seconds"] = time.perf_counter() - start
+            node.round_timing["evaluate_seconds"] = time.perf_counter() - start
         record = {"node": node.address, "round": round, **metrics, **node.round_timing}
         finished_at = time.perf_counter()
         record["round_seconds"] = finished_at - node.round_started
