@@ -96,6 +96,24 @@ class Experiment(_Section):
         return {"name": value} if isinstance(value, str) else value
 
 
+class NodeFile(Experiment):
+    """One node of a federation, started by ``p2pfl node start``.
+
+    The experiment keys describe the federation the node belongs to: ``nodes``
+    is the number of data partitions and ``index`` picks this node's one.
+    """
+
+    nodes: int = Field(1, ge=1)
+    rounds: int = Field(1, ge=1)
+    index: int = Field(0, ge=0)
+    address: str | None = None
+    neighbors: list[str] = Field(default_factory=list)
+    initiator: bool = False
+    members: int | None = Field(None, ge=1)
+    exit_after_learning: bool = False
+    metrics_output: str | None = None
+
+
 def _format_location(location: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in location) or "(top level)"
 
@@ -111,7 +129,9 @@ def _format_error(error: dict[str, Any]) -> str:
     return f"{path}: {error['msg'].lower()}, got {given!r}"
 
 
-def parse_experiment(data: Any, source: str = "experiment") -> Experiment:
+def parse_experiment(
+    data: Any, source: str = "experiment", schema: type[Experiment] = Experiment
+) -> Experiment:
     """Validate a mapping as an experiment.
 
     Raises:
@@ -120,7 +140,7 @@ def parse_experiment(data: Any, source: str = "experiment") -> Experiment:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the file must hold a mapping of keys, got {type(data).__name__}")
     try:
-        experiment = Experiment.model_validate(data)
+        experiment = schema.model_validate(data)
     except ValidationError as exc:
         problems = [_format_error(dict(e)) for e in exc.errors()]
         raise ConfigError(f"{source}: " + "; ".join(problems)) from None
@@ -128,6 +148,11 @@ def parse_experiment(data: Any, source: str = "experiment") -> Experiment:
         raise ConfigError(
             f"{source}: train_set_size: must be at most nodes ({experiment.nodes}), "
             f"got {experiment.train_set_size}"
+        )
+    index = getattr(experiment, "index", None)
+    if index is not None and index >= experiment.nodes:
+        raise ConfigError(
+            f"{source}: index: must be below nodes ({experiment.nodes}), got {index}"
         )
     if experiment.byzantine is not None:
         wrong = [i for i in experiment.byzantine.nodes if not 0 <= i < experiment.nodes]
@@ -167,7 +192,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def load_experiment(
-    source: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
+    source: str | Path | dict[str, Any],
+    overrides: list[str] | tuple[str, ...] = (),
+    schema: type[Experiment] = Experiment,
 ) -> Experiment:
     """Read, override and validate an experiment file or mapping.
 
@@ -194,7 +221,7 @@ def load_experiment(
             data = {"name": path.stem, **data}
     if isinstance(data, dict):
         data = apply_overrides(data, list(overrides))
-    return parse_experiment(data, label)
+    return parse_experiment(data, label, schema)
 
 
 def check_components(experiment: Experiment, manager: Any, source: str = "experiment") -> None:

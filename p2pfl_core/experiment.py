@@ -73,37 +73,100 @@ def node_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-def _addresses(experiment: Experiment) -> list[str]:
-    width = len(str(experiment.nodes - 1))
-    return [f"node-{i:0{width}d}" for i in range(experiment.nodes)]
+def memory_addresses(count: int) -> list[str]:
+    """Return ``node-0`` ... addresses, zero-padded so they sort by index."""
+    width = len(str(count - 1))
+    return [f"node-{i:0{width}d}" for i in range(count)]
 
 
-def _make_protocol(
-    experiment: Experiment,
-    manager: PluginManager,
-    address: str,
-    network: MemoryNetwork,
-) -> CommunicationProtocol:
+def protocol_settings(experiment: Experiment) -> ProtocolSettings:
+    """Return the transport settings of an experiment."""
     timeouts = experiment.timeouts
-    settings = ProtocolSettings(
+    return ProtocolSettings(
         heartbeat_period=timeouts.heartbeat_period,
         heartbeat_timeout=timeouts.heartbeat_timeout,
         ttl=max(16, experiment.nodes),
     )
-    cls = manager.load("protocol", experiment.protocol.name)
-    if experiment.protocol.name == "memory":
-        return cls(address, settings, manager.hook, network=network)  # type: ignore[no-any-return]
-    if hasattr(cls, "from_settings"):
-        return cls.from_settings(None, experiment.protocol.params, settings, manager.hook)  # type: ignore[no-any-return]
-    return cls(None, settings, manager.hook)  # type: ignore[no-any-return]
 
 
-def _make_aggregator(experiment: Experiment, manager: PluginManager, address: str) -> Any:
-    cls = manager.load("aggregator", experiment.aggregator.name)
-    try:
-        return cls(node=address, **experiment.aggregator.params)
-    except TypeError as exc:
-        raise ConfigError(f"aggregator: {exc}") from None
+class FederationBuilder:
+    """Builds the nodes of an experiment, loading and splitting the data once.
+
+    Args:
+        experiment: The validated experiment.
+        manager: Plugin manager used to resolve every component.
+
+    Raises:
+        ConfigError: A component is unknown or its settings are invalid.
+    """
+
+    def __init__(self, experiment: Experiment, manager: PluginManager) -> None:
+        check_components(experiment, manager)
+        self.experiment = experiment
+        self.manager = manager
+        data = experiment.data
+        self.dataset = manager.load("dataset", data.dataset)(**data.dataset_options)
+        partitioner = manager.load("partitioner", data.partition)
+        try:
+            self.parts = partitioner(
+                self.dataset.y, experiment.nodes, seed=experiment.seed, **data.partition_params
+            )
+        except ValueError as exc:
+            raise ConfigError(f"data.partition: {exc}") from None
+        self.learner_cls = manager.load("learner", experiment.learner.name)
+        self.protocol_cls = manager.load("protocol", experiment.protocol.name)
+        self.settings = NodeSettings(
+            train_set_size=experiment.train_set_size,
+            start_timeout=experiment.timeouts.start,
+            vote_timeout=experiment.timeouts.vote,
+            aggregation_timeout=experiment.timeouts.aggregation,
+            gossip_timeout=experiment.timeouts.gossip,
+        )
+
+    def protocol(self, address: str | None, network: MemoryNetwork | None) -> CommunicationProtocol:
+        """Create the transport of one node."""
+        experiment = self.experiment
+        settings = protocol_settings(experiment)
+        hooks = self.manager.hook
+        if experiment.protocol.name == "memory":
+            return self.protocol_cls(address, settings, hooks, network=network)  # type: ignore[no-any-return]
+        if hasattr(self.protocol_cls, "from_settings"):
+            return self.protocol_cls.from_settings(  # type: ignore[no-any-return]
+                address, experiment.protocol.params, settings, hooks
+            )
+        return self.protocol_cls(address, settings, hooks)  # type: ignore[no-any-return]
+
+    def node(
+        self, index: int, address: str | None = None, network: MemoryNetwork | None = None
+    ) -> Node:
+        """Create node ``index`` with its data partition, learner and aggregator."""
+        experiment = self.experiment
+        seed = node_seed(experiment.seed, index)
+        node_data = train_test_split(
+            self.dataset,
+            self.parts[index],
+            test_fraction=experiment.data.test_fraction,
+            seed=seed,
+        )
+        learner_settings = {**experiment.learner.params, "epochs": experiment.epochs}
+        learner = self.learner_cls.from_settings(learner_settings, node_data, seed=seed)
+        protocol = self.protocol(address, network)
+        return Node(
+            protocol,
+            learner,
+            self._aggregator(protocol.address),
+            self.settings,
+            hooks=self.manager.hook,
+            seed=experiment.seed,
+            share_transform=_share_transform(experiment, index),
+        )
+
+    def _aggregator(self, address: str) -> Any:
+        cls = self.manager.load("aggregator", self.experiment.aggregator.name)
+        try:
+            return cls(node=address, **self.experiment.aggregator.params)
+        except TypeError as exc:
+            raise ConfigError(f"aggregator: {exc}") from None
 
 
 def _share_transform(experiment: Experiment, index: int) -> Any:
@@ -112,7 +175,9 @@ def _share_transform(experiment: Experiment, index: int) -> Any:
         return None
     from p2pfl_core.algorithms.attacks import make_attack
 
-    return make_attack(byzantine.behaviour, seed=node_seed(experiment.seed, index), **byzantine.options)
+    return make_attack(
+        byzantine.behaviour, seed=node_seed(experiment.seed, index), **byzantine.options
+    )
 
 
 def build_federation(
@@ -120,51 +185,18 @@ def build_federation(
     manager: PluginManager | None = None,
     network: MemoryNetwork | None = None,
 ) -> list[Node]:
-    """Create the experiment's nodes, with data, learners and aggregators.
+    """Create all nodes of an experiment in this process.
 
     Raises:
         ConfigError: A component is unknown or its settings are invalid.
     """
-    manager = manager or get_plugin_manager()
-    check_components(experiment, manager)
+    builder = FederationBuilder(experiment, manager or get_plugin_manager())
     network = network or MemoryNetwork()
-    data = experiment.data
-    dataset = manager.load("dataset", data.dataset)(**data.dataset_options)
-    partitioner = manager.load("partitioner", data.partition)
-    try:
-        parts = partitioner(
-            dataset.y, experiment.nodes, seed=experiment.seed, **data.partition_params
-        )
-    except ValueError as exc:
-        raise ConfigError(f"data.partition: {exc}") from None
-    learner_cls = manager.load("learner", experiment.learner.name)
-    settings = NodeSettings(
-        train_set_size=experiment.train_set_size,
-        start_timeout=experiment.timeouts.start,
-        vote_timeout=experiment.timeouts.vote,
-        aggregation_timeout=experiment.timeouts.aggregation,
-        gossip_timeout=experiment.timeouts.gossip,
-    )
-    learner_settings = {**experiment.learner.params, "epochs": experiment.epochs}
-    nodes = []
-    for index, address in enumerate(_addresses(experiment)):
-        seed = node_seed(experiment.seed, index)
-        node_data = train_test_split(
-            dataset, parts[index], test_fraction=data.test_fraction, seed=seed
-        )
-        learner = learner_cls.from_settings(learner_settings, node_data, seed=seed)
-        nodes.append(
-            Node(
-                _make_protocol(experiment, manager, address, network),
-                learner,
-                _make_aggregator(experiment, manager, address),
-                settings,
-                hooks=manager.hook,
-                seed=experiment.seed,
-                share_transform=_share_transform(experiment, index),
-            )
-        )
-    return nodes
+    if experiment.protocol.name == "memory":
+        addresses: list[str | None] = list(memory_addresses(experiment.nodes))
+    else:
+        addresses = [None] * experiment.nodes
+    return [builder.node(i, address, network) for i, address in enumerate(addresses)]
 
 
 def connect_topology(experiment: Experiment, nodes: list[Node], manager: PluginManager) -> None:
@@ -241,6 +273,10 @@ def run_experiment(
     manager.hook.p2pfl_configure.call_historic(kwargs={"config": experiment})
     if experiment.training_slots:
         set_training_slots(experiment.training_slots)
+    t = experiment.timeouts
+    limit = timeout or t.start + experiment.rounds * (t.vote + t.aggregation + t.gossip) * 2
+    if experiment.launch == "processes":
+        return _run_processes(experiment, manager, output, progress, limit)
     nodes = build_federation(experiment, manager)
     observer = _Progress(len(nodes), progress) if progress else None
     if observer is not None:
@@ -251,8 +287,6 @@ def run_experiment(
         connect_topology(experiment, nodes, manager)
         started = time.perf_counter()
         nodes[0].set_start_learning(experiment.rounds, experiment.epochs)
-        t = experiment.timeouts
-        limit = timeout or t.start + experiment.rounds * (t.vote + t.aggregation + t.gossip) * 2
         deadline = time.monotonic() + limit
         for node in nodes:
             if not node.wait_finished(max(0.0, deadline - time.monotonic())):
@@ -274,4 +308,31 @@ def run_experiment(
         from p2pfl_core.results import write_results
 
         result.output = write_results(result, Path(output))
+    return result
+
+
+def _run_processes(
+    experiment: Experiment,
+    manager: PluginManager,
+    output: str | Path | None,
+    progress: Callable[[int, list[dict[str, Any]]], None] | None,
+    limit: float,
+) -> ExperimentResult:
+    from p2pfl_core.launcher import run_processes
+
+    folder = Path(output) if output is not None else None
+    metrics, errors, wall = run_processes(experiment, manager, folder, progress, limit)
+    metrics.sort(key=lambda m: (m["round"], m["node"]))
+    last: dict[str, dict[str, Any]] = {}
+    for record in metrics:
+        last[record["node"]] = record
+    traffic = {
+        node: {"sent": int(r["bytes_sent"]), "received": int(r["bytes_received"])}
+        for node, r in sorted(last.items())
+    }
+    result = ExperimentResult(experiment, metrics, traffic, {}, wall, errors)
+    if folder is not None:
+        from p2pfl_core.results import write_results
+
+        result.output = write_results(result, folder)
     return result

@@ -82,6 +82,7 @@ class Node:
         self.round_timing: dict[str, float] = {}
         self.error: BaseException | None = None
         self.finished = threading.Event()
+        self.stop_requested = threading.Event()
         self._workflow: threading.Thread | None = None
         self.log = logging.LoggerAdapter(logger, {"node": self.address})
         for cmd, handler in (
@@ -174,6 +175,16 @@ class Node:
     # -- workflow plumbing -------------------------------------------------------
 
     def _begin(self, rounds: int, epochs: int, initiator: str) -> None:
+        state = self.state
+        state.round = 0
+        state.stopped = False
+        state.initial_model = None
+        for per_round in (state.votes, state.models, state.excluded, state.aggregates):
+            per_round.clear()
+        state.ready.clear()
+        self.gossip.clear()
+        self.stop_requested.clear()
+        self.finished.clear()
         self.state.learning = True
         self.state.total_rounds = rounds
         self.state.epochs = epochs
@@ -270,6 +281,7 @@ class Node:
 
     def _on_stop(self, message: Message, sender: str) -> None:
         self.log.info("%s: stop_learning from %s", self.address, message.origin)
+        self.stop_requested.set()
         self._halt()
 
     def _on_vote(self, message: Message, sender: str) -> None:

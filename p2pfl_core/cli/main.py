@@ -14,10 +14,12 @@ def cli() -> None:
 
 
 def _add_builtin_commands() -> None:
+    from p2pfl_core.cli.node import node
     from p2pfl_core.cli.plugins import plugins
     from p2pfl_core.cli.run import run
 
     cli.add_command(run)
+    cli.add_command(node)
     cli.add_command(plugins)
 
 

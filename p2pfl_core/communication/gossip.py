@@ -78,6 +78,12 @@ class ModelGossip:
                 stale = [k for k in keys if k[1] < round]
                 keys.difference_update(stale)
 
+    def clear(self) -> None:
+        """Forget every model and what neighbours hold, for a new learning run."""
+        with self._lock:
+            self._payloads.clear()
+            self._has.clear()
+
     def forget_neighbor(self, neighbor: str) -> None:
         """Drop what is known about a neighbour that left."""
         with self._lock:
