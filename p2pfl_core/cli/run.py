@@ -4,12 +4,53 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import click
 
 from p2pfl_core.errors import P2PFLError
+from p2pfl_core.plugin import hookimpl
+
+
+class StageStatus:
+    """Observer plugin that keeps one status line: round and nodes per stage.
+
+    The line is redrawn at most every 0.2 s, and only on a terminal.
+    """
+
+    def __init__(self, rounds: int, *, enabled: bool) -> None:
+        self.rounds = rounds
+        self.enabled = enabled
+        self.stages: dict[str, tuple[int, str]] = {}
+        self.lock = threading.Lock()
+        self.drawn_at = 0.0
+        self.width = 0
+
+    @hookimpl
+    def p2pfl_stage_started(self, node: str, stage: str, round: int) -> None:
+        if not self.enabled:
+            return
+        with self.lock:
+            self.stages[node] = (round, stage)
+            now = time.monotonic()
+            if now - self.drawn_at < 0.2:
+                return
+            self.drawn_at = now
+            current = min(r for r, _ in self.stages.values())
+            counts = Counter(s for _, s in self.stages.values())
+            parts = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
+            line = f"round {current + 1}/{self.rounds}: {parts}"
+            self.width = max(self.width, len(line))
+            click.echo("\r" + line.ljust(self.width), nl=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            if self.enabled and self.width:
+                click.echo("\r" + " " * self.width + "\r", nl=False)
 
 
 def _setup_logging(verbose: int) -> None:
@@ -55,18 +96,25 @@ def run(experiment_file: Path, overrides: tuple[str, ...], output: Path | None, 
         f"{experiment.rounds} rounds, seed {experiment.seed}"
     )
 
+    status = StageStatus(experiment.rounds, enabled=sys.stdout.isatty())
+
     def report(round: int, records: list[dict[str, Any]]) -> None:
         accuracy = sum(r["accuracy"] for r in records) / len(records)
         loss = sum(r["loss"] for r in records) / len(records)
+        status.clear()
         click.echo(
             f"round {round + 1:>3}/{experiment.rounds}  mean accuracy {accuracy:.4f}  "
             f"mean loss {loss:.4f}"
         )
 
+    manager.pm.register(status, name="run-status")
     try:
         result = run_experiment(experiment, folder, manager=manager, progress=report)
     except P2PFLError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        status.clear()
+        manager.pm.unregister(status)
     click.echo(
         f"finished {result.rounds_completed} rounds in {result.wall_seconds:.2f} s; "
         f"final mean accuracy {result.final_mean_accuracy:.4f}"
