@@ -81,6 +81,7 @@ class Experiment(_Section):
     protocol: Component = Field(default_factory=lambda: Component(name="memory"))
     launch: Literal["threads", "processes"] = "threads"
     train_set_size: int | None = Field(None, ge=1)
+    vote: Literal["flood", "seeded"] = "flood"
     data: DataConfig = Field(default_factory=DataConfig)
     learner: Component = Field(default_factory=lambda: Component(name="numpy"))
     aggregator: Component = Field(default_factory=lambda: Component(name="fedavg"))
@@ -230,6 +231,11 @@ def check_components(experiment: Experiment, manager: Any, source: str = "experi
     Raises:
         ConfigError: A name is unknown or a parameter is not accepted.
     """
+    if "epochs" in experiment.learner.params:
+        raise ConfigError(
+            f"{source}: learner.epochs: set local epochs with the top-level key "
+            "'epochs' instead"
+        )
     checks = [
         ("protocol", "protocol", experiment.protocol.name),
         ("learner", "learner", experiment.learner.name),

@@ -117,6 +117,7 @@ class FederationBuilder:
         self.protocol_cls = manager.load("protocol", experiment.protocol.name)
         self.settings = NodeSettings(
             train_set_size=experiment.train_set_size,
+            vote=experiment.vote,
             start_timeout=experiment.timeouts.start,
             vote_timeout=experiment.timeouts.vote,
             aggregation_timeout=experiment.timeouts.aggregation,

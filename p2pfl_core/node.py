@@ -98,6 +98,8 @@ class Node:
         ):
             protocol.add_handler(cmd, handler)
         protocol.on_neighbor_lost(self._on_neighbor_lost)
+        protocol.on_idle(self._flush_members)
+        self._members_outbox: set[str] = set()
 
     @property
     def address(self) -> str:
@@ -244,11 +246,20 @@ class Node:
         with self.state.condition:
             new = added - self.state.members
             self.state.members |= new
+            self._members_outbox |= new
             self.state.condition.notify_all()
+
+    def _flush_members(self) -> None:
+        """Announce the members learned since the last flush, in one message.
+
+        Runs whenever the inbox is empty, so a burst of announcements costs
+        one message per neighbour instead of one per announcement.
+        """
+        with self.state.condition:
+            new, self._members_outbox = self._members_outbox, set()
         if new:
             for neighbor in self.protocol.neighbors():
-                if neighbor != sender:
-                    self._send_members(neighbor, new)
+                self._send_members(neighbor, new)
 
     def _on_neighbor_lost(self, address: str) -> None:
         self.gossip.forget_neighbor(address)

@@ -22,9 +22,12 @@ class NodeSettings:
         gossip_grace: Seconds to let a neighbour finish on its own before
             sending it the aggregate.
         max_model_bytes: Largest encoded model accepted from a peer.
+        vote: ``flood`` to elect the train set from votes every node floods,
+            or ``seeded`` to draw it from the seed and round with no messages.
     """
 
     train_set_size: int | None = None
+    vote: str = "flood"
     start_timeout: float = 60.0
     vote_timeout: float = 30.0
     aggregation_timeout: float = 60.0

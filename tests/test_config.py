@@ -37,12 +37,14 @@ def run_cli(tmp_path: Path, content: object, *extra: str) -> tuple[int, str]:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"aggregator": "krumm"}, "aggregator: unknown aggregator 'krumm'; choose one of: fedavg"),
+        ({"aggregator": "krumm"}, "aggregator: unknown aggregator 'krumm'"),
+        ({"aggregator": "krumm"}, "choose one of: "),
         ({"rounds": None}, "rounds: "),
         ({"rounds": "ten"}, "rounds: input should be a valid integer"),
         ({"rounds": -3}, "rounds: input should be greater than or equal to 1, got -3"),
         ({"train_set_size": 5}, "train_set_size: must be at most nodes (3), got 5"),
-        ({"topology": "donut"}, "topology: unknown topology 'donut'; choose one of: full, line, random, ring, star"),
+        ({"topology": "donut"}, "topology: unknown topology 'donut'"),
+        ({"topology": "donut"}, "full, line, random, ring, star"),
         ({"colour": "red"}, "colour: unknown key"),
         ({"data": {"partition": "dirichlet", "beta": 1}}, "data.beta: unknown key; accepted: alpha, min_partition_size"),
     ],

@@ -103,10 +103,10 @@ def _serve(node: Any, config: Any, printer: _Events) -> None:
                 "is it running and reachable?"
             )
     if config.initiator:
-        wanted = config.members or config.nodes
-        if not node.wait_members(wanted, config.timeouts.start):
+        expected_members = config.members or config.nodes
+        if not node.wait_members(expected_members, config.timeouts.start):
             raise click.ClickException(
-                f"only {len(node.members())} of {wanted} nodes joined within "
+                f"only {len(node.members())} of {expected_members} nodes joined within "
                 f"{config.timeouts.start} s"
             )
         printer.emit("start_learning", node=node.address, members=node.members())

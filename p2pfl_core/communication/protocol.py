@@ -7,13 +7,15 @@ base class does the rest the same way for every transport:
 
 - neighbours: ``connect`` sends a ``connect`` message, and the receiver adds
   the sender as a neighbour too;
-- liveness: a heartbeat thread, separate from training, sends ``beat`` to
-  every neighbour each period; any message from a neighbour refreshes its
-  deadline, and one silent for ``heartbeat_timeout`` seconds is evicted;
+- liveness: a process-wide heartbeat thread, separate from training, sends
+  ``beat`` to every neighbour each period; any message from a neighbour
+  refreshes its deadline, and one silent for ``heartbeat_timeout`` seconds
+  is evicted;
 - flooding: a message with a TTL is forwarded once to every other
   neighbour, and a time-based seen cache drops duplicates before decoding;
-- dispatch: one thread per node decodes messages in arrival order and calls
-  the handler registered for the command.
+- dispatch: shared workers decode each node's messages in arrival order,
+  one worker per node at a time, and call the handler registered for the
+  command.
 """
 
 from __future__ import annotations
@@ -30,17 +32,23 @@ from typing import Any
 
 from p2pfl_core.communication.message import (
     MAX_TTL,
+    PREFIX_SIZE,
     Message,
     decode_message,
     peek_id_and_ttl,
     with_ttl,
 )
+from p2pfl_core.communication.scheduler import dispatch_pool, heartbeat_scheduler
 from p2pfl_core.errors import DecodeError
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Message, str], None]
 CONNECT, DISCONNECT, BEAT = "connect", "disconnect", "beat"
+# Start of the JSON header of a heartbeat as Message.encode writes it; a
+# heartbeat with this header is recognised without decoding.
+_BEAT_HEADER = b'{"cmd":"beat"'
+_DRAIN_BATCH = 64
 
 
 @dataclass
@@ -128,12 +136,15 @@ class CommunicationProtocol(ABC):
         self._connecting: set[str] = set()
         self._lost_callbacks: list[Callable[[str], None]] = []
         self._seen = SeenCache(self.settings.seen_seconds)
-        self._inbox: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        self._scheduled = False
+        self._idle_callbacks: list[Callable[[], None]] = []
+        self._beat = Message(BEAT, address).encode()
+        self._beat_handle = -1
         self._pending = 0
         self._idle = threading.Condition()
         self._running = threading.Event()
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
         self.bytes_sent = 0
         self.bytes_received = 0
         self.messages_sent: dict[str, int] = defaultdict(int)
@@ -175,21 +186,18 @@ class CommunicationProtocol(ABC):
     # -- lifecycle -----------------------------------------------------------
 
     def start(self) -> None:
-        """Start the transport, the dispatcher and the heartbeat threads."""
+        """Start the transport and register with the shared dispatch and heartbeat threads."""
         if self._running.is_set():
             return
         self._stopping.clear()
         self._running.set()
         self._start_transport()
-        for target, label in ((self._dispatch_loop, "dispatch"), (self._heartbeat_loop, "beat")):
-            thread = threading.Thread(
-                target=target, name=f"{label}-{self.address}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        self._beat_handle = heartbeat_scheduler().add(
+            self._heartbeat_tick, self.settings.heartbeat_period
+        )
 
     def stop(self, *, notify: bool = True) -> None:
-        """Stop all threads and the transport; a second call does nothing.
+        """Stop the transport; a second call does nothing.
 
         Args:
             notify: Send ``disconnect`` to the neighbours first. False
@@ -202,12 +210,8 @@ class CommunicationProtocol(ABC):
                 self._send_raw(neighbor, Message(DISCONNECT, self.address).encode(), DISCONNECT)
         self._running.clear()
         self._stopping.set()
-        self._inbox.put(None)
+        heartbeat_scheduler().remove(self._beat_handle)
         self._stop_transport()
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(timeout=5)
-        self._threads.clear()
         for neighbor in self.neighbors():
             self._close(neighbor)
         with self._neighbors_lock:
@@ -331,16 +335,26 @@ class CommunicationProtocol(ABC):
         """Accept bytes from ``sender``; called by the transport's threads.
 
         The sender's deadline is refreshed here, before queueing, so a busy
-        dispatcher never makes a live neighbour look dead.
+        dispatcher never makes a live neighbour look dead. A heartbeat from a
+        neighbour ends here and is never queued.
         """
         if not self._running.is_set():
             return
         with self._neighbors_lock:
-            if sender in self._neighbors:
+            known = sender in self._neighbors
+            if known:
                 self._neighbors[sender] = time.monotonic()
+        if known and data.startswith(_BEAT_HEADER, PREFIX_SIZE):
+            self.bytes_received += len(data)
+            self.messages_received[BEAT] += 1
+            return
         with self._idle:
             self._pending += 1
-        self._inbox.put((sender, data))
+            schedule = not self._scheduled
+            self._scheduled = True
+            self._inbox.put((sender, data))
+        if schedule:
+            dispatch_pool().submit(self._drain)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every received message has been handled.
@@ -351,21 +365,33 @@ class CommunicationProtocol(ABC):
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
-    def _dispatch_loop(self) -> None:
-        while True:
-            item = self._inbox.get()
-            if item is None or not self._running.is_set():
-                return
-            sender, data = item
+    def on_idle(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` each time the inbox has been emptied."""
+        self._idle_callbacks.append(callback)
+
+    def _drain(self) -> None:
+        """Handle queued messages in order; runs on one shared worker at a time."""
+        for _ in range(_DRAIN_BATCH):
             try:
-                self._dispatch(sender, data)
-            except Exception:  # a handler bug must not kill the node's dispatcher
+                sender, data = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                if self._running.is_set():
+                    self._dispatch(sender, data)
+            except Exception:  # a handler bug must not stop the node's dispatch
                 logger.exception("%s: error while handling a message from %s", self.address, sender)
             finally:
                 with self._idle:
                     self._pending -= 1
-                    if self._pending == 0:
-                        self._idle.notify_all()
+        with self._idle:
+            if not self._inbox.empty():
+                dispatch_pool().submit(self._drain)
+                return
+            self._scheduled = False
+            self._idle.notify_all()
+        for callback in self._idle_callbacks:
+            callback()
 
     def _dispatch(self, sender: str, data: bytes) -> None:
         try:
@@ -425,26 +451,24 @@ class CommunicationProtocol(ABC):
 
     # -- heartbeats ----------------------------------------------------------
 
-    def _heartbeat_loop(self) -> None:
-        period = self.settings.heartbeat_period
-        beat = Message(BEAT, self.address).encode()
-        while self._running.is_set():
-            for neighbor in self.neighbors():
-                self._send_raw(neighbor, beat, BEAT)
-            now = time.monotonic()
-            with self._neighbors_lock:
-                silent = [
-                    address
-                    for address, last in self._neighbors.items()
-                    if now - last > self.settings.heartbeat_timeout
-                ]
-            for address in silent:
-                logger.warning(
-                    "%s: no message from %s for %.1f s; evicting it",
-                    self.address,
-                    address,
-                    self.settings.heartbeat_timeout,
-                )
-                self._remove_neighbor(address, lost=True)
-            if self._stopping.wait(period):
-                return
+    def _heartbeat_tick(self) -> None:
+        """Send one heartbeat to every neighbour and evict the silent ones."""
+        if not self._running.is_set() or self._stopping.is_set():
+            return
+        for neighbor in self.neighbors():
+            self._send_raw(neighbor, self._beat, BEAT)
+        now = time.monotonic()
+        with self._neighbors_lock:
+            silent = [
+                address
+                for address, last in self._neighbors.items()
+                if now - last > self.settings.heartbeat_timeout
+            ]
+        for address in silent:
+            logger.warning(
+                "%s: no message from %s for %.1f s; evicting it",
+                self.address,
+                address,
+                self.settings.heartbeat_timeout,
+            )
+            self._remove_neighbor(address, lost=True)
