@@ -41,7 +41,9 @@ def measure(nodes: int, rounds: int, topology: str) -> dict[str, float]:
     walls, frameworks = [], []
     for round in range(result.rounds_completed):
         records = [m for m in result.metrics if m["round"] == round]
-        wall = max(m["finished_at"] for m in records) - min(m["started_at"] for m in records)
+        wall = max(m["finished_at"] for m in records) - min(
+            m["started_at"] for m in records
+        )
         compute = sum(m["fit_seconds"] + m["evaluate_seconds"] for m in records)
         walls.append(wall * 1000)
         frameworks.append(max(0.0, wall - compute) * 1000)
@@ -64,14 +66,18 @@ def main() -> None:
     args = parser.parse_args()
     rounds = 3 if args.quick else args.rounds
     rows = [measure(8, rounds, "ring"), measure(64, rounds, "ring")]
-    print(f"{'nodes':>6} {'round wall ms':>14} {'framework ms/round':>19} {'accuracy':>9}")
+    print(
+        f"{'nodes':>6} {'round wall ms':>14} {'framework ms/round':>19} {'accuracy':>9}"
+    )
     for row in rows:
         print(
             f"{row['nodes']:>6} {row['round_wall_ms_median']:>14.1f} "
             f"{row['framework_ms_per_round_median']:>19.1f} {row['final_mean_accuracy']:>9.4f}"
         )
     at8 = rows[0]["framework_ms_per_round_median"]
-    print(f"framework time at 8 nodes / target {TARGET_MS_AT_8:.0f} ms = {at8 / TARGET_MS_AT_8:.2f}")
+    print(
+        f"framework time at 8 nodes / target {TARGET_MS_AT_8:.0f} ms = {at8 / TARGET_MS_AT_8:.2f}"
+    )
     write_json("rounds", {"target_ms_at_8": TARGET_MS_AT_8, "runs": rows})
 
 

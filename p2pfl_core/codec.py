@@ -41,7 +41,9 @@ def _align(n: int) -> int:
 
 
 def _dtype_str(array: np.ndarray) -> str:
-    dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+    dtype = (
+        array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+    )
     text = dtype.str
     if text not in ALLOWED_DTYPES:
         raise ValueError(
@@ -207,7 +209,9 @@ def _read_array(
             f"shape {tuple(entry['shape'])} of {dtype}"
         )
     if entry["offset"] < end_of_previous or entry["offset"] % 8:
-        raise DecodeError(f"array {name!r}: offset {entry['offset']} overlaps or is unaligned")
+        raise DecodeError(
+            f"array {name!r}: offset {entry['offset']} overlaps or is unaligned"
+        )
     if entry["offset"] + expected > len(payload):
         raise DecodeError(
             f"array {name!r}: needs {entry['offset'] + expected} bytes, "

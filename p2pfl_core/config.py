@@ -139,13 +139,18 @@ def parse_experiment(
         ConfigError: The message names the key path and what is allowed.
     """
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the file must hold a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: the file must hold a mapping of keys, got {type(data).__name__}"
+        )
     try:
         experiment = schema.model_validate(data)
     except ValidationError as exc:
         problems = [_format_error(dict(e)) for e in exc.errors()]
         raise ConfigError(f"{source}: " + "; ".join(problems)) from None
-    if experiment.train_set_size is not None and experiment.train_set_size > experiment.nodes:
+    if (
+        experiment.train_set_size is not None
+        and experiment.train_set_size > experiment.nodes
+    ):
         raise ConfigError(
             f"{source}: train_set_size: must be at most nodes ({experiment.nodes}), "
             f"got {experiment.train_set_size}"
@@ -215,7 +220,9 @@ def load_experiment(
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            where = (
+                f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            )
             problem = getattr(exc, "problem", None) or str(exc)
             raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
         if isinstance(data, dict) and "name" not in data:
@@ -225,7 +232,9 @@ def load_experiment(
     return parse_experiment(data, label, schema)
 
 
-def check_components(experiment: Experiment, manager: Any, source: str = "experiment") -> None:
+def check_components(
+    experiment: Experiment, manager: Any, source: str = "experiment"
+) -> None:
     """Check that every named component exists and accepts its parameters.
 
     Raises:
@@ -263,7 +272,9 @@ def check_components(experiment: Experiment, manager: Any, source: str = "experi
     )
 
 
-def _check_params(function: Any, params: dict[str, Any], where: str, skip: set[str]) -> None:
+def _check_params(
+    function: Any, params: dict[str, Any], where: str, skip: set[str]
+) -> None:
     signature = inspect.signature(function)
     if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
         return

@@ -109,7 +109,10 @@ class FederationBuilder:
         partitioner = manager.load("partitioner", data.partition)
         try:
             self.parts = partitioner(
-                self.dataset.y, experiment.nodes, seed=experiment.seed, **data.partition_params
+                self.dataset.y,
+                experiment.nodes,
+                seed=experiment.seed,
+                **data.partition_params,
             )
         except ValueError as exc:
             raise ConfigError(f"data.partition: {exc}") from None
@@ -124,7 +127,9 @@ class FederationBuilder:
             gossip_timeout=experiment.timeouts.gossip,
         )
 
-    def protocol(self, address: str | None, network: MemoryNetwork | None) -> CommunicationProtocol:
+    def protocol(
+        self, address: str | None, network: MemoryNetwork | None
+    ) -> CommunicationProtocol:
         """Create the transport of one node."""
         experiment = self.experiment
         settings = protocol_settings(experiment)
@@ -138,7 +143,10 @@ class FederationBuilder:
         return self.protocol_cls(address, settings, hooks)  # type: ignore[no-any-return]
 
     def node(
-        self, index: int, address: str | None = None, network: MemoryNetwork | None = None
+        self,
+        index: int,
+        address: str | None = None,
+        network: MemoryNetwork | None = None,
     ) -> Node:
         """Create node ``index`` with its data partition, learner and aggregator."""
         experiment = self.experiment
@@ -200,13 +208,17 @@ def build_federation(
     return [builder.node(i, address, network) for i, address in enumerate(addresses)]
 
 
-def connect_topology(experiment: Experiment, nodes: list[Node], manager: PluginManager) -> None:
+def connect_topology(
+    experiment: Experiment, nodes: list[Node], manager: PluginManager
+) -> None:
     """Connect the nodes along the experiment's topology and wait for membership."""
     topology = manager.load("topology", experiment.topology.name)
     edges = topology(len(nodes), seed=experiment.seed, **experiment.topology.params)
     for i, j in edges:
         if not nodes[i].connect(nodes[j].address):
-            raise RuntimeError(f"node {nodes[i].address} cannot reach {nodes[j].address}")
+            raise RuntimeError(
+                f"node {nodes[i].address} cannot reach {nodes[j].address}"
+            )
     for node in nodes:
         if not node.wait_members(len(nodes), timeout=experiment.timeouts.start):
             raise RuntimeError(
@@ -226,14 +238,18 @@ def shutdown(nodes: list[Node]) -> None:
 class _Progress:
     """Observer plugin that reports each completed round to a callback."""
 
-    def __init__(self, num_nodes: int, callback: Callable[[int, list[dict[str, Any]]], None]):
+    def __init__(
+        self, num_nodes: int, callback: Callable[[int, list[dict[str, Any]]], None]
+    ):
         self.num_nodes = num_nodes
         self.callback = callback
         self.records: dict[int, list[dict[str, Any]]] = {}
         self.lock = threading.Lock()
 
     @hookimpl
-    def p2pfl_round_finished(self, node: str, round: int, metrics: dict[str, float]) -> None:
+    def p2pfl_round_finished(
+        self, node: str, round: int, metrics: dict[str, float]
+    ) -> None:
         with self.lock:
             records = self.records.setdefault(round, [])
             records.append(dict(metrics))
@@ -275,7 +291,9 @@ def run_experiment(
     if experiment.training_slots:
         set_training_slots(experiment.training_slots)
     t = experiment.timeouts
-    limit = timeout or t.start + experiment.rounds * (t.vote + t.aggregation + t.gossip) * 2
+    limit = (
+        timeout or t.start + experiment.rounds * (t.vote + t.aggregation + t.gossip) * 2
+    )
     if experiment.launch == "processes":
         return _run_processes(experiment, manager, output, progress, limit)
     nodes = build_federation(experiment, manager)
@@ -291,7 +309,9 @@ def run_experiment(
         deadline = time.monotonic() + limit
         for node in nodes:
             if not node.wait_finished(max(0.0, deadline - time.monotonic())):
-                logger.error("node %s did not finish within %.0f s", node.address, limit)
+                logger.error(
+                    "node %s did not finish within %.0f s", node.address, limit
+                )
         wall = time.perf_counter() - started
     finally:
         shutdown(nodes)
@@ -299,8 +319,16 @@ def run_experiment(
             manager.pm.unregister(observer)
     result = ExperimentResult(
         experiment,
-        sorted((m for n in nodes for m in n.metrics), key=lambda m: (m["round"], m["node"])),
-        {n.address: {"sent": n.protocol.bytes_sent, "received": n.protocol.bytes_received} for n in nodes},
+        sorted(
+            (m for n in nodes for m in n.metrics), key=lambda m: (m["round"], m["node"])
+        ),
+        {
+            n.address: {
+                "sent": n.protocol.bytes_sent,
+                "received": n.protocol.bytes_received,
+            }
+            for n in nodes
+        },
         {n.address: dict(n.stage_seconds) for n in nodes},
         wall,
         {n.address: repr(n.error) for n in nodes if n.error is not None},

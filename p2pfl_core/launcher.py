@@ -43,12 +43,16 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def write_node_files(experiment: Experiment, folder: Path, manager: PluginManager) -> list[Path]:
+def write_node_files(
+    experiment: Experiment, folder: Path, manager: PluginManager
+) -> list[Path]:
     """Write one node file per node, wired along the experiment's topology."""
     folder.mkdir(parents=True, exist_ok=True)
     addresses = [f"127.0.0.1:{port}" for port in free_ports(experiment.nodes)]
     topology = manager.load("topology", experiment.topology.name)
-    edges = topology(experiment.nodes, seed=experiment.seed, **experiment.topology.params)
+    edges = topology(
+        experiment.nodes, seed=experiment.seed, **experiment.topology.params
+    )
     base = experiment.model_dump(mode="json", exclude={"launch", "output"})
     paths = []
     for index, address in enumerate(addresses):
@@ -105,7 +109,11 @@ def run_processes(
     Returns:
         The metrics of every node, the errors by node, and the wall time.
     """
-    work = folder / "nodes" if folder is not None else Path(tempfile.mkdtemp(prefix="p2pfl-"))
+    work = (
+        folder / "nodes"
+        if folder is not None
+        else Path(tempfile.mkdtemp(prefix="p2pfl-"))
+    )
     paths = write_node_files(experiment, work, manager)
     reader = _EventReader(experiment.nodes, progress)
     processes: list[subprocess.Popen[str]] = []
@@ -114,13 +122,23 @@ def run_processes(
     for index, path in enumerate(paths):
         log = (work / f"node-{index}.log").open("w")
         process = subprocess.Popen(
-            [sys.executable, "-m", "p2pfl_core", "node", "start", str(path), "--events"],
+            [
+                sys.executable,
+                "-m",
+                "p2pfl_core",
+                "node",
+                "start",
+                str(path),
+                "--events",
+            ],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
         )
         processes.append(process)
-        thread = threading.Thread(target=reader.read, args=(process.stdout,), daemon=True)
+        thread = threading.Thread(
+            target=reader.read, args=(process.stdout,), daemon=True
+        )
         thread.start()
         threads.append(thread)
     errors: dict[str, str] = {}
@@ -134,7 +152,9 @@ def run_processes(
             errors[f"node-{index}"] = f"killed after the {timeout:.0f} s time limit"
             continue
         if code != 0:
-            errors[f"node-{index}"] = f"exit code {code}; see {work / f'node-{index}.log'}"
+            errors[f"node-{index}"] = (
+                f"exit code {code}; see {work / f'node-{index}.log'}"
+            )
     wall = time.perf_counter() - started
     for thread in threads:
         thread.join(timeout=5)

@@ -171,7 +171,10 @@ class Node:
         """
         self._halt()
         self.protocol.stop(notify=notify)
-        if self._workflow is not None and self._workflow is not threading.current_thread():
+        if (
+            self._workflow is not None
+            and self._workflow is not threading.current_thread()
+        ):
             self._workflow.join(timeout=10)
 
     # -- workflow plumbing -------------------------------------------------------
@@ -197,7 +200,10 @@ class Node:
         from p2pfl_core.workflow.workflow import run_workflow
 
         self._workflow = threading.Thread(
-            target=run_workflow, args=(self,), name=f"workflow-{self.address}", daemon=True
+            target=run_workflow,
+            args=(self,),
+            name=f"workflow-{self.address}",
+            daemon=True,
         )
         self._workflow.start()
 
@@ -212,12 +218,20 @@ class Node:
     # -- sending -----------------------------------------------------------------
 
     def _send_members(self, address: str, members: set[str]) -> None:
-        self.protocol.send(address, Message(MEMBERS, self.address, args={"add": sorted(members)}))
+        self.protocol.send(
+            address, Message(MEMBERS, self.address, args={"add": sorted(members)})
+        )
 
-    def _send_model(self, neighbor: str, key: ModelKey, payload: bytes | memoryview) -> bool:
+    def _send_model(
+        self, neighbor: str, key: ModelKey, payload: bytes | memoryview
+    ) -> bool:
         kind, round, contributor = key
         message = Message(
-            MODEL, self.address, round, {"kind": kind, "contributor": contributor}, payload
+            MODEL,
+            self.address,
+            round,
+            {"kind": kind, "contributor": contributor},
+            payload,
         )
         return self.protocol.send(neighbor, message)
 
@@ -273,15 +287,27 @@ class Node:
             self._mark_departed(node)
 
     def _mark_departed(self, node: str) -> None:
-        self.log.warning("%s: node %s left; it is left out from now on", self.address, node)
+        self.log.warning(
+            "%s: node %s left; it is left out from now on", self.address, node
+        )
         with self.state.condition:
             self.state.departed.add(node)
             self.state.condition.notify_all()
 
     def _on_start(self, message: Message, sender: str) -> None:
         rounds, epochs = message.args.get("rounds"), message.args.get("epochs")
-        if not isinstance(rounds, int) or not isinstance(epochs, int) or rounds < 1 or epochs < 1:
-            self.log.warning("%s: ignored start_learning with rounds=%r epochs=%r", self.address, rounds, epochs)
+        if (
+            not isinstance(rounds, int)
+            or not isinstance(epochs, int)
+            or rounds < 1
+            or epochs < 1
+        ):
+            self.log.warning(
+                "%s: ignored start_learning with rounds=%r epochs=%r",
+                self.address,
+                rounds,
+                epochs,
+            )
             return
         with self.state.condition:
             if self.state.learning:
@@ -300,7 +326,9 @@ class Node:
         if not isinstance(votes, dict) or not all(
             isinstance(k, str) and isinstance(v, int) for k, v in votes.items()
         ):
-            self.log.warning("%s: ignored a malformed vote from %s", self.address, message.origin)
+            self.log.warning(
+                "%s: ignored a malformed vote from %s", self.address, message.origin
+            )
             return
         with self.state.condition:
             if message.round >= self.state.round:
@@ -326,23 +354,34 @@ class Node:
         kind = message.args.get("kind")
         contributor = message.args.get("contributor")
         round = message.round
-        if kind not in ("init", "model", "aggregate") or not isinstance(contributor, str):
-            self.log.warning("%s: dropped a model message with kind=%r", self.address, kind)
+        if kind not in ("init", "model", "aggregate") or not isinstance(
+            contributor, str
+        ):
+            self.log.warning(
+                "%s: dropped a model message with kind=%r", self.address, kind
+            )
             return
         key: ModelKey = (kind, round, contributor)
         if self.gossip.has(key) or (kind != "init" and round < self.state.round):
             self.gossip.mark(sender, [key])
             return
         try:
-            weights = decode_weights(message.payload, max_bytes=self.settings.max_model_bytes)
+            weights = decode_weights(
+                message.payload, max_bytes=self.settings.max_model_bytes
+            )
         except DecodeError as exc:
-            self.log.warning("%s: dropped model %s from %s: %s", self.address, key, sender, exc)
+            self.log.warning(
+                "%s: dropped model %s from %s: %s", self.address, key, sender, exc
+            )
             return
         bad_layers = weights.non_finite_layers()
         if bad_layers:
             self.log.warning(
                 "%s: dropped model %s from %s: non-finite values in %s",
-                self.address, key, sender, ", ".join(bad_layers),
+                self.address,
+                key,
+                sender,
+                ", ".join(bad_layers),
             )
             with self.state.condition:
                 self.state.excluded[round].add(contributor)
@@ -354,7 +393,9 @@ class Node:
         if kind != "aggregate":
             self.push(key)
 
-    def _store(self, kind: str, round: int, contributor: str, weights: ModelWeights) -> None:
+    def _store(
+        self, kind: str, round: int, contributor: str, weights: ModelWeights
+    ) -> None:
         with self.state.condition:
             if kind == "init":
                 self.state.initial_model = weights
@@ -369,9 +410,13 @@ class Node:
     def vote(self, round: int, candidates: list[str], size: int) -> dict[str, int]:
         """Return this node's seeded votes: ``size`` candidates with weights."""
         rng = np.random.default_rng([self.seed, round, stable_hash(self.address)])
-        chosen = rng.choice(len(candidates), size=min(size, len(candidates)), replace=False)
+        chosen = rng.choice(
+            len(candidates), size=min(size, len(candidates)), replace=False
+        )
         weights = rng.integers(1, 1001, size=len(chosen))
-        return {candidates[int(i)]: int(w) for i, w in zip(chosen, weights, strict=True)}
+        return {
+            candidates[int(i)]: int(w) for i, w in zip(chosen, weights, strict=True)
+        }
 
     def observe(self, hook: str, **kwargs: Any) -> None:
         """Call an observer hook when a hook relay is set."""

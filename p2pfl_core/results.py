@@ -82,10 +82,14 @@ def plot_metrics(result: ExperimentResult, path: Path) -> None:
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for axis, key in ((left, "accuracy"), (right, "loss")):
         for node in nodes:
-            points = [(m["round"] + 1, m[key]) for m in result.metrics if m["node"] == node]
+            points = [
+                (m["round"] + 1, m[key]) for m in result.metrics if m["node"] == node
+            ]
             axis.plot(*zip(*points, strict=True), color="grey", alpha=0.25, linewidth=1)
         means = [result.round_mean(key, r) for r in rounds]
-        axis.plot([r + 1 for r in rounds], means, color="tab:blue", linewidth=2, label="mean")
+        axis.plot(
+            [r + 1 for r in rounds], means, color="tab:blue", linewidth=2, label="mean"
+        )
         axis.set_xlabel("round")
         axis.set_ylabel(f"test {key}")
         axis.grid(alpha=0.3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from p2pfl_core.manager import PluginManager, set_plugin_manager
+from p2pfl_core.manager import set_plugin_manager
 
 
 @pytest.fixture(autouse=True)

@@ -38,7 +38,13 @@ def _rewrite_header(data: bytes, change: object) -> bytes:
     new = json.dumps(header).encode()
     start = (9 + header_len + 7) // 8 * 8
     new_start = (9 + len(new) + 7) // 8 * 8
-    return data[:5] + struct.pack("<I", len(new)) + new + b"\0" * (new_start - 9 - len(new)) + data[start:]
+    return (
+        data[:5]
+        + struct.pack("<I", len(new))
+        + new
+        + b"\0" * (new_start - 9 - len(new))
+        + data[start:]
+    )
 
 
 def test_round_trip_keeps_values_dtypes_and_metadata() -> None:
@@ -118,7 +124,9 @@ def test_oversize_model_is_rejected_by_limit() -> None:
     assert DEFAULT_MAX_MODEL_BYTES == 2 * 1024**3
 
 
-@pytest.mark.parametrize("data", [b"", b"P2PW", b"XXXX\x01\0\0\0\0", b"P2PW\x07\0\0\0\0"])
+@pytest.mark.parametrize(
+    "data", [b"", b"P2PW", b"XXXX\x01\0\0\0\0", b"P2PW\x07\0\0\0\0"]
+)
 def test_garbage_is_rejected(data: bytes) -> None:
     """Empty, truncated, foreign and future-version inputs raise DecodeError."""
     with pytest.raises(DecodeError):

@@ -30,7 +30,9 @@ def run_cli(tmp_path: Path, content: object, *extra: str) -> tuple[int, str]:
     path = tmp_path / "experiment.yaml"
     path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
     _add_builtin_commands()
-    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(tmp_path / "out"), *extra])
+    result = CliRunner().invoke(
+        cli, ["run", str(path), "-o", str(tmp_path / "out"), *extra]
+    )
     return result.exit_code, result.output
 
 
@@ -46,7 +48,10 @@ def run_cli(tmp_path: Path, content: object, *extra: str) -> tuple[int, str]:
         ({"topology": "donut"}, "topology: unknown topology 'donut'"),
         ({"topology": "donut"}, "full, line, random, ring, star"),
         ({"colour": "red"}, "colour: unknown key"),
-        ({"data": {"partition": "dirichlet", "beta": 1}}, "data.beta: unknown key; accepted: alpha, min_partition_size"),
+        (
+            {"data": {"partition": "dirichlet", "beta": 1}},
+            "data.beta: unknown key; accepted: alpha, min_partition_size",
+        ),
     ],
 )
 def test_bad_experiment_exits_with_one_clear_message(
@@ -87,7 +92,9 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
 
 def test_overrides_reach_nested_keys() -> None:
     """--set parses YAML scalars and creates sections as needed."""
-    data = apply_overrides(GOOD, ["rounds=5", "learner.learning_rate=0.05", "aggregator.f=1"])
+    data = apply_overrides(
+        GOOD, ["rounds=5", "learner.learning_rate=0.05", "aggregator.f=1"]
+    )
     assert data["rounds"] == 5
     assert data["learner"]["learning_rate"] == 0.05
     assert data["aggregator"] == {"name": "fedavg", "f": 1}

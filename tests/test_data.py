@@ -69,14 +69,19 @@ def test_dirichlet_rejects_bad_alpha() -> None:
 def test_label_skew_more_classes_than_exist_fails_at_once() -> None:
     """4 classes per node with 3 classes: an immediate error, no hang."""
     labels = np.repeat([0, 1, 2], 10)
-    with pytest.raises(ValueError, match="classes_per_node=4 must be between 1 and the number of classes \\(3\\)"):
+    with pytest.raises(
+        ValueError,
+        match="classes_per_node=4 must be between 1 and the number of classes \\(3\\)",
+    ):
         label_skew(labels, 4, seed=0, classes_per_node=4)
 
 
 def test_label_skew_short_label_fails_with_counts() -> None:
     """Label 0 needed by 3 nodes with 2 samples: the error says so."""
     labels = np.array([0] * 2 + [1] * 10 + [2] * 10)
-    with pytest.raises(ValueError, match="label 0 is needed by 3 nodes but has only 2 samples"):
+    with pytest.raises(
+        ValueError, match="label 0 is needed by 3 nodes but has only 2 samples"
+    ):
         label_skew(labels, 3, seed=0, classes_per_node=3)
 
 

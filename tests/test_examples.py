@@ -26,7 +26,11 @@ def test_numpy_digits_example_runs_with_core_alone(tmp_path: Path) -> None:
     runs = []
     for _ in range(2):
         output = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
         ).stdout
         runs.append(json.loads(output.splitlines()[-1]))
     assert runs[0]["rounds"] == 10

@@ -67,7 +67,10 @@ def test_connect_makes_both_ends_neighbors(ring6: list[MemoryProtocol]) -> None:
 def test_send_reaches_one_neighbor() -> None:
     """A direct message arrives once, with the sender's address."""
     network = MemoryNetwork()
-    a, b = MemoryProtocol("a", QUIET, network=network), MemoryProtocol("b", QUIET, network=network)
+    a, b = (
+        MemoryProtocol("a", QUIET, network=network),
+        MemoryProtocol("b", QUIET, network=network),
+    )
     got = threading.Event()
     seen: list[tuple[str, str, int]] = []
 
@@ -118,7 +121,9 @@ def test_flood_with_ttl_ten_reaches_everyone_once(ring6: list[MemoryProtocol]) -
     assert sum(sum(p.messages_sent.values()) for p in ring6) == sent
 
 
-def test_duplicate_delivery_is_dropped_before_the_handler(ring6: list[MemoryProtocol]) -> None:
+def test_duplicate_delivery_is_dropped_before_the_handler(
+    ring6: list[MemoryProtocol],
+) -> None:
     """The same flooded bytes delivered twice reach the handler once."""
     deliveries = Deliveries()
     deliveries.attach(ring6[1])
@@ -130,7 +135,9 @@ def test_duplicate_delivery_is_dropped_before_the_handler(ring6: list[MemoryProt
     assert ring6[1].duplicates_dropped == 1
 
 
-def test_malformed_bytes_are_dropped_and_node_keeps_serving(ring6: list[MemoryProtocol]) -> None:
+def test_malformed_bytes_are_dropped_and_node_keeps_serving(
+    ring6: list[MemoryProtocol],
+) -> None:
     """Garbage is counted and dropped; the next valid message is handled."""
     deliveries = Deliveries()
     deliveries.attach(ring6[1])
@@ -166,7 +173,10 @@ def test_silent_neighbor_is_evicted_after_timeout() -> None:
     """A crashed peer (no disconnect) is evicted between timeout and timeout + period."""
     network = MemoryNetwork()
     fast = ProtocolSettings(heartbeat_period=0.05, heartbeat_timeout=0.3)
-    a, b = MemoryProtocol("a", fast, network=network), MemoryProtocol("b", fast, network=network)
+    a, b = (
+        MemoryProtocol("a", fast, network=network),
+        MemoryProtocol("b", fast, network=network),
+    )
     lost = threading.Event()
     a.on_neighbor_lost(lambda address: lost.set())
     a.start()
@@ -187,7 +197,10 @@ def test_busy_neighbor_is_not_evicted() -> None:
     """A node busy in pure Python for 1 s keeps its neighbour through heartbeats."""
     network = MemoryNetwork()
     settings = ProtocolSettings(heartbeat_period=0.05, heartbeat_timeout=0.4)
-    a, b = MemoryProtocol("a", settings, network=network), MemoryProtocol("b", settings, network=network)
+    a, b = (
+        MemoryProtocol("a", settings, network=network),
+        MemoryProtocol("b", settings, network=network),
+    )
     evictions: list[str] = []
     a.on_neighbor_lost(evictions.append)
     b.on_neighbor_lost(evictions.append)

@@ -11,7 +11,12 @@ import pytest
 from p2pfl_core.codec import encode_weights
 from p2pfl_core.communication.message import Message
 from p2pfl_core.config import parse_experiment
-from p2pfl_core.experiment import ExperimentResult, build_federation, connect_topology, run_experiment
+from p2pfl_core.experiment import (
+    ExperimentResult,
+    build_federation,
+    connect_topology,
+    run_experiment,
+)
 from p2pfl_core.manager import PluginManager
 from p2pfl_core.plugin import hookimpl
 from p2pfl_core.weights import ModelWeights
@@ -76,14 +81,18 @@ def test_every_trainer_goes_through_each_stage_in_order() -> None:
 def test_non_trainers_wait_for_the_aggregate() -> None:
     """With train_set_size 2 of 5, exactly 3 nodes per round wait instead of training."""
     log = StageLog()
-    result = run_experiment(experiment(nodes=5, train_set_size=2), manager=manager_with(log))
+    result = run_experiment(
+        experiment(nodes=5, train_set_size=2), manager=manager_with(log)
+    )
     assert result.rounds_completed == 2
     for round in (0, 1):
         stages = [s for node in log.stages.values() for r, s in node if r == round]
         assert stages.count("train") == 2
         assert stages.count("wait_aggregated_models") == 3
         assert stages.count("gossip_model") == 5
-        contributors = {m["contributors"] for m in result.metrics if m["round"] == round}
+        contributors = {
+            m["contributors"] for m in result.metrics if m["round"] == round
+        }
         assert contributors == {2}
 
 
@@ -99,7 +108,9 @@ def test_same_seed_gives_identical_metrics() -> None:
 def test_same_seed_gives_identical_votes() -> None:
     """The elected train sets are the same in two runs with the same seed."""
     runs = [
-        run_experiment(experiment(nodes=5, train_set_size=3, rounds=3), manager=manager_with())
+        run_experiment(
+            experiment(nodes=5, train_set_size=3, rounds=3), manager=manager_with()
+        )
         for _ in range(2)
     ]
     trained = [
@@ -131,7 +142,9 @@ def test_all_nodes_end_with_the_same_model() -> None:
             np.testing.assert_array_equal(weights[name], final[0][name])
 
 
-def _run_with_injection(inject: Any, **changes: Any) -> tuple[ExperimentResult, list[Any]]:
+def _run_with_injection(
+    inject: Any, **changes: Any
+) -> tuple[ExperimentResult, list[Any]]:
     """Run a federation, calling ``inject(nodes)`` right after connecting."""
     config = parse_experiment(experiment(**changes))
     manager = manager_with()
@@ -147,7 +160,9 @@ def _run_with_injection(inject: Any, **changes: Any) -> tuple[ExperimentResult, 
     finally:
         for node in nodes:
             node.stop()
-    metrics = sorted((m for n in nodes for m in n.metrics), key=lambda m: (m["round"], m["node"]))
+    metrics = sorted(
+        (m for n in nodes for m in n.metrics), key=lambda m: (m["round"], m["node"])
+    )
     return ExperimentResult(config, metrics, {}, {}, 0.0), nodes
 
 
@@ -162,11 +177,17 @@ def test_bad_weights_messages_are_dropped_and_rounds_complete() -> None:
 
     def inject(nodes: list[Any]) -> None:
         target, neighbor = nodes[1], nodes[0].address
-        nan = ModelWeights({"linear.weight": np.full((64, 10), np.nan, np.float32)}, 1, ("node-2",))
+        nan = ModelWeights(
+            {"linear.weight": np.full((64, 10), np.nan, np.float32)}, 1, ("node-2",)
+        )
         target.settings.max_model_bytes = 64 * 1024
         target.protocol.deliver(neighbor, _model_message("node-2", 0, b"not a model"))
-        target.protocol.deliver(neighbor, _model_message("node-2", 0, b"P2PW" + b"\0" * 70000))
-        target.protocol.deliver(neighbor, _model_message("node-2", 0, encode_weights(nan)))
+        target.protocol.deliver(
+            neighbor, _model_message("node-2", 0, b"P2PW" + b"\0" * 70000)
+        )
+        target.protocol.deliver(
+            neighbor, _model_message("node-2", 0, encode_weights(nan))
+        )
         assert target.protocol.wait_idle(5)
 
     result, _ = _run_with_injection(inject)
@@ -279,6 +300,8 @@ def test_stop_learning_ends_every_node() -> None:
 @pytest.mark.parametrize("topology", ["full", "line", "star", "random"])
 def test_each_topology_completes(topology: str) -> None:
     """Every built-in topology runs two rounds on 5 nodes."""
-    result = run_experiment(experiment(nodes=5, topology=topology), manager=manager_with())
+    result = run_experiment(
+        experiment(nodes=5, topology=topology), manager=manager_with()
+    )
     assert result.rounds_completed == 2
     assert len(result.metrics) == 10

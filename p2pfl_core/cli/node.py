@@ -43,7 +43,9 @@ class _Events:
                 click.echo(f"{event}: {fields}")
 
     @hookimpl
-    def p2pfl_round_finished(self, node: str, round: int, metrics: dict[str, float]) -> None:
+    def p2pfl_round_finished(
+        self, node: str, round: int, metrics: dict[str, float]
+    ) -> None:
         self.emit("round_finished", node=node, round=round, metrics=metrics)
 
 
@@ -60,10 +62,22 @@ def _connect_with_retries(node: Any, address: str, deadline: float) -> bool:
 
 @node.command("start")
 @click.argument("node_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="Override one key of the file.")
-@click.option("--events", is_flag=True, help="Print progress as JSON lines on standard output.")
-@click.option("--verbose", "-v", count=True, help="Log stages (-v) or everything (-vv).")
-def start(node_file: Path, overrides: tuple[str, ...], events: bool, verbose: int) -> None:
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override one key of the file.",
+)
+@click.option(
+    "--events", is_flag=True, help="Print progress as JSON lines on standard output."
+)
+@click.option(
+    "--verbose", "-v", count=True, help="Log stages (-v) or everything (-vv)."
+)
+def start(
+    node_file: Path, overrides: tuple[str, ...], events: bool, verbose: int
+) -> None:
     """Start the node described by NODE_FILE; stop it with Ctrl-C or stop_learning."""
     from p2pfl_core.cli.run import _setup_logging
     from p2pfl_core.config import NodeFile, load_experiment
@@ -90,7 +104,9 @@ def start(node_file: Path, overrides: tuple[str, ...], events: bool, verbose: in
     finally:
         node.stop()
         if config.metrics_output:
-            Path(config.metrics_output).write_text(json.dumps(node.metrics, indent=2) + "\n")
+            Path(config.metrics_output).write_text(
+                json.dumps(node.metrics, indent=2) + "\n"
+            )
         printer.emit("stopped", node=node.address, rounds=len(node.metrics))
 
 
@@ -112,7 +128,11 @@ def _serve(node: Any, config: Any, printer: _Events) -> None:
         printer.emit("start_learning", node=node.address, members=node.members())
         node.set_start_learning(config.rounds, config.epochs)
     done = threading.Event()
-    watched = [node.stop_requested] + ([node.finished] if config.exit_after_learning else [])
+    watched = [node.stop_requested] + (
+        [node.finished] if config.exit_after_learning else []
+    )
     for event in watched:
-        threading.Thread(target=lambda e=event: (e.wait(), done.set()), daemon=True).start()
+        threading.Thread(
+            target=lambda e=event: (e.wait(), done.set()), daemon=True
+        ).start()
     done.wait()

@@ -57,7 +57,9 @@ def _setup_logging(verbose: int) -> None:
     levels = {0: logging.WARNING, 1: logging.INFO}
     level = levels.get(verbose, logging.DEBUG)
     logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
 
 
@@ -76,8 +78,12 @@ def _setup_logging(verbose: int) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Results folder [default: the file's 'output' key, else results/NAME].",
 )
-@click.option("--verbose", "-v", count=True, help="Log stages (-v) or everything (-vv).")
-def run(experiment_file: Path, overrides: tuple[str, ...], output: Path | None, verbose: int) -> None:
+@click.option(
+    "--verbose", "-v", count=True, help="Log stages (-v) or everything (-vv)."
+)
+def run(
+    experiment_file: Path, overrides: tuple[str, ...], output: Path | None, verbose: int
+) -> None:
     """Run the federation described by EXPERIMENT_FILE and write a results folder."""
     _setup_logging(verbose)
     from p2pfl_core.config import check_components, load_experiment

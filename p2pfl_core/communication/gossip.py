@@ -22,7 +22,9 @@ class ModelGossip:
         send: ``send(neighbor, key, payload) -> bool`` transmits one model.
     """
 
-    def __init__(self, send: Callable[[str, ModelKey, bytes | memoryview], bool]) -> None:
+    def __init__(
+        self, send: Callable[[str, ModelKey, bytes | memoryview], bool]
+    ) -> None:
         self._send = send
         self._lock = threading.Lock()
         self._payloads: dict[ModelKey, bytes | memoryview] = {}
@@ -32,7 +34,9 @@ class ModelGossip:
         """Return True when this node holds ``key``."""
         return key in self._payloads
 
-    def add(self, key: ModelKey, payload: bytes | memoryview, *, sender: str | None = None) -> bool:
+    def add(
+        self, key: ModelKey, payload: bytes | memoryview, *, sender: str | None = None
+    ) -> bool:
         """Store a model; return False when it was already held."""
         with self._lock:
             if sender is not None:

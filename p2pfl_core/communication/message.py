@@ -58,7 +58,12 @@ class Message:
     def encode(self) -> bytes:
         """Encode the message into bytes."""
         header = json.dumps(
-            {"cmd": self.cmd, "origin": self.origin, "round": self.round, "args": self.args},
+            {
+                "cmd": self.cmd,
+                "origin": self.origin,
+                "round": self.round,
+                "args": self.args,
+            },
             separators=(",", ":"),
         ).encode()
         prefix = _PREFIX.pack(

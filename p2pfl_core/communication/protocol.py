@@ -207,7 +207,9 @@ class CommunicationProtocol(ABC):
             return
         if notify:
             for neighbor in self.neighbors():
-                self._send_raw(neighbor, Message(DISCONNECT, self.address).encode(), DISCONNECT)
+                self._send_raw(
+                    neighbor, Message(DISCONNECT, self.address).encode(), DISCONNECT
+                )
         self._running.clear()
         self._stopping.set()
         heartbeat_scheduler().remove(self._beat_handle)
@@ -243,7 +245,9 @@ class CommunicationProtocol(ABC):
         with self._neighbors_lock:
             self._connecting.add(address)
         try:
-            sent = self._send_raw(address, Message(CONNECT, self.address).encode(), CONNECT)
+            sent = self._send_raw(
+                address, Message(CONNECT, self.address).encode(), CONNECT
+            )
             if sent:
                 self._add_neighbor(address)
         finally:
@@ -254,7 +258,9 @@ class CommunicationProtocol(ABC):
     def disconnect(self, address: str) -> None:
         """Tell ``address`` we leave, and forget it."""
         if address in self.neighbors():
-            self._send_raw(address, Message(DISCONNECT, self.address).encode(), DISCONNECT)
+            self._send_raw(
+                address, Message(DISCONNECT, self.address).encode(), DISCONNECT
+            )
         self._remove_neighbor(address, lost=False)
 
     def neighbors(self) -> list[str]:
@@ -380,7 +386,9 @@ class CommunicationProtocol(ABC):
                 if self._running.is_set():
                     self._dispatch(sender, data)
             except Exception:  # a handler bug must not stop the node's dispatch
-                logger.exception("%s: error while handling a message from %s", self.address, sender)
+                logger.exception(
+                    "%s: error while handling a message from %s", self.address, sender
+                )
             finally:
                 with self._idle:
                     self._pending -= 1
@@ -414,7 +422,9 @@ class CommunicationProtocol(ABC):
                 try:
                     self._open(sender)
                 except ConnectionError as exc:
-                    logger.warning("%s: cannot connect back to %s: %s", self.address, sender, exc)
+                    logger.warning(
+                        "%s: cannot connect back to %s: %s", self.address, sender, exc
+                    )
                     return
             self._add_neighbor(sender)
         elif message.cmd == DISCONNECT:

@@ -59,7 +59,9 @@ class HeartbeatScheduler:
         self._queue: list[tuple[float, int, float, Callable[[], None]]] = []
         self._cancelled: set[int] = set()
         self._ids = itertools.count()
-        thread = threading.Thread(target=self._run, name="p2pfl-heartbeats", daemon=True)
+        thread = threading.Thread(
+            target=self._run, name="p2pfl-heartbeats", daemon=True
+        )
         thread.start()
 
     def add(self, beat: Callable[[], None], period: float) -> int:
@@ -79,13 +81,18 @@ class HeartbeatScheduler:
         while True:
             with self._condition:
                 while not self._queue or self._queue[0][0] > time.monotonic():
-                    timeout = self._queue[0][0] - time.monotonic() if self._queue else None
+                    timeout = (
+                        self._queue[0][0] - time.monotonic() if self._queue else None
+                    )
                     self._condition.wait(timeout)
                 due, handle, period, beat = heapq.heappop(self._queue)
                 if handle in self._cancelled:
                     self._cancelled.discard(handle)
                     continue
-                heapq.heappush(self._queue, (max(due + period, time.monotonic()), handle, period, beat))
+                heapq.heappush(
+                    self._queue,
+                    (max(due + period, time.monotonic()), handle, period, beat),
+                )
             try:
                 beat()
             except Exception:  # a failing beat must not stop the others

@@ -100,7 +100,9 @@ def label_skew(
                 f"label {label} is needed by {len(nodes)} nodes but has only "
                 f"{len(members)} samples; lower classes_per_node or num_nodes"
             )
-        for node, chunk in zip(nodes, np.array_split(members, max(len(nodes), 1)), strict=False):
+        for node, chunk in zip(
+            nodes, np.array_split(members, max(len(nodes), 1)), strict=False
+        ):
             parts[node].extend(int(i) for i in chunk)
     return [np.sort(np.array(p, dtype=np.int64)) for p in parts]
 
@@ -109,7 +111,9 @@ def _check_nodes(labels: np.ndarray, num_nodes: int) -> None:
     if num_nodes < 1:
         raise ValueError(f"num_nodes must be >= 1, got {num_nodes}")
     if len(labels) < num_nodes:
-        raise ValueError(f"{len(labels)} samples cannot be split across {num_nodes} nodes")
+        raise ValueError(
+            f"{len(labels)} samples cannot be split across {num_nodes} nodes"
+        )
 
 
 def train_test_split(

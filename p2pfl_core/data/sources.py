@@ -35,7 +35,9 @@ def load_npz(path: str, x_key: str = "x", y_key: str = "y") -> Dataset:
 
 def load_csv(path: str, label_column: int = -1, skip_header: bool = True) -> Dataset:
     """Load a numeric CSV file whose ``label_column`` holds integer labels."""
-    table = np.loadtxt(Path(path), delimiter=",", skiprows=1 if skip_header else 0, ndmin=2)
+    table = np.loadtxt(
+        Path(path), delimiter=",", skiprows=1 if skip_header else 0, ndmin=2
+    )
     y = table[:, label_column].astype(np.int64)
     x = np.delete(table, label_column % table.shape[1], axis=1).astype(np.float32)
     return Dataset(x, y, int(y.max()) + 1 if len(y) else 0, Path(path).stem)

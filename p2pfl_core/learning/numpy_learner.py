@@ -122,7 +122,9 @@ class NumpyLearner(Learner):
         hidden = None
         inputs = x
         if "hidden.weight" in self.params:
-            hidden = np.maximum(x @ self.params["hidden.weight"] + self.params["hidden.bias"], 0)
+            hidden = np.maximum(
+                x @ self.params["hidden.weight"] + self.params["hidden.bias"], 0
+            )
             inputs = hidden
         logits = inputs @ self.params["linear.weight"] + self.params["linear.bias"]
         logits -= logits.max(axis=1, keepdims=True)
@@ -155,7 +157,10 @@ class NumpyLearner(Learner):
         start = self.get_weights()
         for callback in self.callbacks:
             callback.on_fit_start(self, start)
-        x = self.data.x_train.reshape(len(self.data.x_train), -1).astype(np.float32)
+        features = int(np.prod(self.data.input_shape))
+        x = self.data.x_train.reshape(len(self.data.x_train), features).astype(
+            np.float32
+        )
         y = self.data.y_train.astype(np.int64)
         rng = np.random.default_rng([self.seed, round])
         losses: list[float] = []
@@ -170,10 +175,10 @@ class NumpyLearner(Learner):
 
     def evaluate(self) -> dict[str, float]:
         """Return cross-entropy loss and accuracy on the test split."""
-        x = self.data.x_test.reshape(len(self.data.x_test), -1).astype(np.float32)
         y = self.data.y_test.astype(np.int64)
         if len(y) == 0:
             return {"loss": 0.0, "accuracy": 0.0}
+        x = self.data.x_test.reshape(len(y), -1).astype(np.float32)
         probs, _ = self._forward(x)
         loss = float(-np.log(probs[np.arange(len(y)), y] + 1e-12).mean())
         accuracy = float((probs.argmax(axis=1) == y).mean())

@@ -45,14 +45,20 @@ class StartLearningStage(Stage):
         """Share or wait for the initial model, then load it."""
         state = node.state
         if state.initiator == node.address:
-            weights = node.learner.get_weights().with_metadata(contributors=[node.address])
+            weights = node.learner.get_weights().with_metadata(
+                contributors=[node.address]
+            )
             state.initial_model = weights
             node.share_model(("init", 0, node.address), weights)
-        elif not node.wait(lambda: state.initial_model is not None, node.settings.start_timeout):
+        elif not node.wait(
+            lambda: state.initial_model is not None, node.settings.start_timeout
+        ):
             if not state.stopped:
                 logger.error(
                     "%s: no initial model from %s within %.1f s; stopping",
-                    node.address, state.initiator, node.settings.start_timeout,
+                    node.address,
+                    state.initiator,
+                    node.settings.start_timeout,
                 )
             return None
         assert state.initial_model is not None
@@ -108,7 +114,9 @@ class VoteTrainSetStage(Stage):
         if missing:
             logger.warning(
                 "%s: round %d: no vote from %s; they are left out",
-                node.address, round, ", ".join(missing),
+                node.address,
+                round,
+                ", ".join(missing),
             )
         totals: Counter[str] = Counter()
         for voter, votes in ballots.items():
@@ -137,14 +145,20 @@ def _aggregate(node: Node) -> None:
             missing = set(state.train_set) - set(state.models[round])
         logger.warning(
             "%s: round %d: aggregation timed out after %.1f s without %s",
-            node.address, round, node.settings.aggregation_timeout,
+            node.address,
+            round,
+            node.settings.aggregation_timeout,
             ", ".join(sorted(missing)),
         )
     if state.stopped:
         return
     with state.condition:
         received = state.aggregates.get(round)
-        models = [state.models[round][c] for c in sorted(state.models[round]) if c in state.train_set]
+        models = [
+            state.models[round][c]
+            for c in sorted(state.models[round])
+            if c in state.train_set
+        ]
     if received is not None:
         node.learner.set_weights(received)
         return
@@ -155,7 +169,9 @@ def _aggregate(node: Node) -> None:
     try:
         result = node.aggregator.aggregate(previous=node.learner.get_weights())
     except AggregationError as exc:
-        logger.warning("%s: round %d: kept the current model: %s", node.address, round, exc)
+        logger.warning(
+            "%s: round %d: kept the current model: %s", node.address, round, exc
+        )
         return
     node.learner.set_weights(result)
     with state.condition:
@@ -230,7 +246,10 @@ class GossipModelStage(Stage):
             if not state.stopped:
                 logger.warning(
                     "%s: round %d: neighbours %s did not finish within %.1f s",
-                    node.address, round, ", ".join(laggards()), node.settings.gossip_timeout,
+                    node.address,
+                    round,
+                    ", ".join(laggards()),
+                    node.settings.gossip_timeout,
                 )
         return None if state.stopped else "round_finished"
 
@@ -254,11 +273,15 @@ class RoundFinishedStage(Stage):
         record["started_at"] = node.round_started
         record["finished_at"] = finished_at
         aggregate = state.aggregates.get(round)
-        record["contributors"] = len(aggregate.contributors) if aggregate is not None else 0
+        record["contributors"] = (
+            len(aggregate.contributors) if aggregate is not None else 0
+        )
         record["bytes_sent"] = node.protocol.bytes_sent
         record["bytes_received"] = node.protocol.bytes_received
         node.metrics.append(record)
-        node.observe("p2pfl_round_finished", node=node.address, round=round, metrics=dict(record))
+        node.observe(
+            "p2pfl_round_finished", node=node.address, round=round, metrics=dict(record)
+        )
         with state.condition:
             state.models.pop(round - 1, None)
             state.aggregates.pop(round - 1, None)

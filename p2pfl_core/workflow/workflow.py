@@ -33,16 +33,26 @@ def run_workflow(node: Node) -> None:
                 node.round_started = time.perf_counter()
                 node.round_timing = {"fit_seconds": 0.0}
             logger.info("%s: round %d: stage %s started", node.address, round, name)
-            node.observe("p2pfl_stage_started", node=node.address, stage=name, round=round)
+            node.observe(
+                "p2pfl_stage_started", node=node.address, stage=name, round=round
+            )
             start = time.perf_counter()
             next_name = stage.run(node)
             seconds = time.perf_counter() - start
             node.stage_seconds[name] = node.stage_seconds.get(name, 0.0) + seconds
             logger.info(
-                "%s: round %d: stage %s finished in %.3f s", node.address, round, name, seconds
+                "%s: round %d: stage %s finished in %.3f s",
+                node.address,
+                round,
+                name,
+                seconds,
             )
             node.observe(
-                "p2pfl_stage_finished", node=node.address, stage=name, round=round, seconds=seconds
+                "p2pfl_stage_finished",
+                node=node.address,
+                stage=name,
+                round=round,
+                seconds=seconds,
             )
             name = next_name
     except Exception as exc:
