@@ -10,6 +10,13 @@ from pathlib import Path
 
 import nox
 
+from noxfile_plugins import (  # noqa: F401
+    check_discovery,
+    discovery,
+    run_plugin_tests,
+    tests_plugin,
+)
+
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = False
 
@@ -26,20 +33,22 @@ def _install_core(session: nox.Session) -> None:
 
 
 @nox.session(tags=["tests"])
-@nox.parametrize("package", ["p2pfl-core", *PLUGINS])
+@nox.parametrize("package", ["p2pfl-core", *PLUGINS, "discovery"])
 def tests(session: nox.Session, package: str) -> None:
-    """Run one package's tests with only core and that package installed."""
-    _install_core(session)
-    if package == "p2pfl-core":
+    """Run one package's tests in a fresh venv holding only core and that package.
+
+    Core's tests run against an editable install; each plugin's tests run
+    against wheels of core and the plugin, so a file missing from a wheel
+    or an undeclared dependency fails here. ``discovery`` installs every
+    plugin wheel and checks ``p2pfl plugins list`` under each switch.
+    """
+    if package == "discovery":
+        check_discovery(session)
+    elif package == "p2pfl-core":
+        session.install("-e", ".[test]")
         session.run("pytest", "tests", *session.posargs, success_codes=[0, NO_TESTS])
-        return
-    plugin = ROOT / "plugins" / package
-    if package == "p2pfl-torch":
-        session.install(TORCH)
-    session.install("-e", f"{plugin}[test]")
-    session.run(
-        "pytest", str(plugin / "tests"), *session.posargs, success_codes=[0, NO_TESTS]
-    )
+    else:
+        run_plugin_tests(session, package)
 
 
 @nox.session

@@ -286,8 +286,8 @@ def run_experiment(
     if experiment.required_plugins:
         from p2pfl_core.manager import check_required_plugins
 
-        check_required_plugins(experiment.required_plugins)
-    manager.hook.p2pfl_configure.call_historic(kwargs={"config": experiment})
+        check_required_plugins(experiment.required_plugins, manager)
+    manager.configure(experiment)
     if experiment.training_slots:
         set_training_slots(experiment.training_slots)
     t = experiment.timeouts

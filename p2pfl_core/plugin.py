@@ -47,7 +47,9 @@ class ComponentSpec:
 
     def __post_init__(self) -> None:
         if not self.name or ":" in self.name:
-            raise ValueError(f"invalid {self.kind} name {self.name!r}: use a plain name")
+            raise ValueError(
+                f"invalid {self.kind} name {self.name!r}: use a plain name"
+            )
         module, _, attr = self.factory.partition(":")
         if not module or not attr:
             raise ValueError(

@@ -287,10 +287,10 @@ def test_stop_learning_ends_every_node() -> None:
             node.start()
         connect_topology(config, nodes, manager)
         nodes[0].set_start_learning(1000, 1)
-        assert nodes[2].wait_members(4, 5)
+        assert nodes[2].wait_members(4, 30)
         nodes[1].stop_learning()
         for node in nodes:
-            assert node.wait_finished(20)
+            assert node.wait_finished(60)
     finally:
         for node in nodes:
             node.stop()

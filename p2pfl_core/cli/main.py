@@ -24,9 +24,14 @@ def _add_builtin_commands() -> None:
 
 
 def _add_plugin_commands() -> None:
+    from p2pfl_core.errors import P2PFLError
     from p2pfl_core.manager import get_plugin_manager
 
-    get_plugin_manager().hook.p2pfl_add_commands(cli=cli)
+    try:
+        get_plugin_manager().hook.p2pfl_add_commands(cli=cli)
+    except P2PFLError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(1) from None
 
 
 def main() -> None:
