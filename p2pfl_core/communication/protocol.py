@@ -337,6 +337,16 @@ class CommunicationProtocol(ABC):
 
     # -- receiving -----------------------------------------------------------
 
+    def mark_alive(self, address: str) -> None:
+        """Refresh a neighbour's deadline without delivering a message.
+
+        A transport calls this when it sees other proof of life, such as a
+        chunk of a long stream that delays the heartbeats queued behind it.
+        """
+        with self._neighbors_lock:
+            if address in self._neighbors:
+                self._neighbors[address] = time.monotonic()
+
     def deliver(self, sender: str, data: bytes) -> None:
         """Accept bytes from ``sender``; called by the transport's threads.
 

@@ -1,0 +1,1 @@
+"""Protobuf and gRPC modules generated from ``node.proto`` when the plugin is built."""
