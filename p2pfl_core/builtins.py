@@ -45,12 +45,48 @@ def p2pfl_register_learners() -> list[LearnerSpec]:
 @hookimpl
 def p2pfl_register_aggregators() -> list[AggregatorSpec]:
     """Register core's aggregation rules."""
+    module = "p2pfl_core.aggregators"
     return [
         AggregatorSpec(
             "fedavg",
-            "p2pfl_core.aggregators.fedavg:FedAvg",
+            f"{module}.fedavg:FedAvg",
             "sample-weighted mean (McMahan et al. 2017)",
-        )
+        ),
+        AggregatorSpec(
+            "fedmedian",
+            f"{module}.fedmedian:FedMedian",
+            "coordinate-wise median (Yin et al. 2018)",
+        ),
+        AggregatorSpec(
+            "trimmed_mean",
+            f"{module}.trimmed_mean:TrimmedMean",
+            "coordinate-wise trimmed mean; beta or f (Yin et al. 2018)",
+        ),
+        AggregatorSpec(
+            "fedavgm",
+            f"{module}.fedavgm:FedAvgM",
+            "FedAvg with server momentum; learning_rate, momentum (Hsu et al. 2019)",
+        ),
+        AggregatorSpec(
+            "fedadam",
+            f"{module}.fedadam:FedAdam",
+            "server Adam step; eta, beta_1, beta_2, tau (Reddi et al. 2021)",
+        ),
+        AggregatorSpec(
+            "fedyogi",
+            f"{module}.fedyogi:FedYogi",
+            "server Yogi step; eta, beta_1, beta_2, tau (Reddi et al. 2021)",
+        ),
+        AggregatorSpec(
+            "fedadagrad",
+            f"{module}.fedadagrad:FedAdagrad",
+            "server Adagrad step; eta, beta_1, tau (Reddi et al. 2021)",
+        ),
+        AggregatorSpec(
+            "scaffold",
+            f"{module}.scaffold:Scaffold",
+            "SCAFFOLD server step with control variates (Karimireddy et al. 2020)",
+        ),
     ]
 
 

@@ -258,6 +258,14 @@ def check_components(
             manager.get(kind, name)
         except PluginError as exc:
             raise ConfigError(f"{source}: {path}: {exc}") from None
+    _check_algorithm(experiment, source)
+    aggregator = manager.load("aggregator", experiment.aggregator.name)
+    try:
+        aggregator(node="", **experiment.aggregator.params)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except TypeError as exc:
+        raise ConfigError(f"{source}: aggregator: {exc}") from None
     _check_params(
         manager.load("partitioner", experiment.data.partition),
         experiment.data.partition_params,
@@ -270,6 +278,24 @@ def check_components(
         f"{source}: topology",
         skip={"n", "seed"},
     )
+
+
+def _check_algorithm(experiment: Experiment, source: str) -> None:
+    """Check that SCAFFOLD's learner and aggregator sides come together."""
+    algorithm = experiment.learner.params.get("algorithm")
+    name = algorithm.get("name") if isinstance(algorithm, dict) else algorithm
+    learner_scaffold = name == "scaffold"
+    aggregator_scaffold = experiment.aggregator.name.rpartition(":")[2] == "scaffold"
+    if learner_scaffold and not aggregator_scaffold:
+        raise ConfigError(
+            f"{source}: aggregator: learner.algorithm scaffold needs "
+            f"'aggregator: scaffold', got {experiment.aggregator.name!r}"
+        )
+    if aggregator_scaffold and not learner_scaffold:
+        raise ConfigError(
+            f"{source}: learner.algorithm: aggregator scaffold needs "
+            "'algorithm: scaffold' in the learner section"
+        )
 
 
 def _check_params(

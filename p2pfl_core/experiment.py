@@ -174,6 +174,8 @@ class FederationBuilder:
         cls = self.manager.load("aggregator", self.experiment.aggregator.name)
         try:
             return cls(node=address, **self.experiment.aggregator.params)
+        except ConfigError:
+            raise
         except TypeError as exc:
             raise ConfigError(f"aggregator: {exc}") from None
 

@@ -1,5 +1,23 @@
-"""Aggregation rules. Each algorithm lives in its own module."""
+"""Aggregation rules, one algorithm per module.
 
-from p2pfl_core.aggregators.base import Aggregator
+Rules are looked up by name through the plugin registry (``fedavg``,
+``fedmedian``, ``trimmed_mean``, ``fedavgm``, ``fedadam``, ``fedyogi``,
+``fedadagrad``, ``scaffold``). This package exports only the shared
+interface, so importing it stays cheap.
+"""
 
-__all__ = ["Aggregator"]
+from p2pfl_core.aggregators.base import Aggregator, cast_like, validate_models
+from p2pfl_core.aggregators.fedavg import FedAvg
+from p2pfl_core.aggregators.parameters import (
+    InvalidParameterError,
+    UnknownParameterError,
+)
+
+__all__ = [
+    "Aggregator",
+    "FedAvg",
+    "InvalidParameterError",
+    "UnknownParameterError",
+    "cast_like",
+    "validate_models",
+]

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from p2pfl_core.algorithms.catalog import make_learner_callback
+from p2pfl_core.algorithms.step_callback import add_gradient_terms, step_callbacks
 from p2pfl_core.data.dataset import NodeData
 from p2pfl_core.errors import ConfigError, ModelMismatchError
 from p2pfl_core.learning.learner import Learner, LearnerCallback
@@ -78,6 +80,8 @@ class NumpyLearner(Learner):
         )
         self.params = {k: np.array(v, dtype=np.float32) for k, v in params.items()}
         self.learning_rate = learning_rate
+        # Arrays that travel with the model, such as SCAFFOLD's control variate.
+        self.extra: dict[str, np.ndarray] = {}
 
     @classmethod
     def from_settings(
@@ -90,6 +94,8 @@ class NumpyLearner(Learner):
                 f"learner.model: unknown numpy model {model!r}; choose one of: "
                 f"{', '.join(MODEL_BUILDERS)}"
             )
+        algorithm = settings.get("algorithm")
+        callbacks = [make_learner_callback(algorithm)] if algorithm else []
         input_size = int(np.prod(data.input_shape))
         params = MODEL_BUILDERS[model](
             input_size, data.num_classes, seed=seed, **settings.get("model_args", {})
@@ -101,6 +107,7 @@ class NumpyLearner(Learner):
             seed=seed,
             epochs=int(settings.get("epochs", 1)),
             batch_size=int(settings.get("batch_size", 32)),
+            callbacks=callbacks,
         )
 
     def get_weights(self) -> ModelWeights:
@@ -108,6 +115,7 @@ class NumpyLearner(Learner):
         return ModelWeights(
             {k: v.copy() for k, v in self.params.items()},
             num_samples=self.num_samples,
+            extra=dict(self.extra),
         )
 
     def set_weights(self, weights: ModelWeights) -> None:
@@ -117,6 +125,7 @@ class NumpyLearner(Learner):
         if problems:
             raise ModelMismatchError("; ".join(problems))
         self.params = {k: np.array(weights[k], dtype=np.float32) for k in self.params}
+        self.extra = dict(weights.extra)
 
     def _forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         hidden = None
@@ -148,6 +157,10 @@ class NumpyLearner(Learner):
             grad_hidden = (grad_logits @ self.params["linear.weight"].T) * (hidden > 0)
             grads["hidden.weight"] = x.T @ grad_hidden
             grads["hidden.bias"] = grad_hidden.sum(axis=0)
+        steppers = step_callbacks(self.callbacks)
+        if steppers:
+            grads = add_gradient_terms(grads, self.params, self.learning_rate, steppers)
+            loss += sum(c.loss_term(self.params) for c in steppers)
         for name, grad in grads.items():
             self.params[name] -= (self.learning_rate * grad).astype(np.float32)
         return loss
@@ -169,8 +182,10 @@ class NumpyLearner(Learner):
             for begin in range(0, len(y), self.batch_size):
                 batch = order[begin : begin + self.batch_size]
                 losses.append(self._step(x[batch], y[batch]))
+        weights = self.get_weights()
         for callback in self.callbacks:
-            callback.on_fit_end(self, self.get_weights())
+            weights = callback.on_fit_end(self, weights)
+        self.extra = dict(weights.extra)
         return {"loss": float(np.mean(losses)) if losses else 0.0}
 
     def evaluate(self) -> dict[str, float]:

@@ -19,6 +19,7 @@ import numpy as np
 from p2pfl_core.communication.message import Message
 from p2pfl_core.errors import AggregationError
 from p2pfl_core.pool import training_slot
+from p2pfl_core.weights import ModelWeights
 
 if TYPE_CHECKING:
     from p2pfl_core.node import Node
@@ -129,8 +130,14 @@ class VoteTrainSetStage(Stage):
         return sorted(ranked[:size])
 
 
-def _aggregate(node: Node) -> None:
-    """Wait for the train set's models (or a ready aggregate) and aggregate."""
+def _aggregate(node: Node, previous: ModelWeights) -> None:
+    """Wait for the train set's models (or a ready aggregate) and aggregate.
+
+    Args:
+        node: The node.
+        previous: The node's model at the start of the round, from which
+            server optimisers step.
+    """
     state = node.state
     round = state.round
 
@@ -167,7 +174,7 @@ def _aggregate(node: Node) -> None:
     for model in models:
         node.aggregator.add_model(model)
     try:
-        result = node.aggregator.aggregate(previous=node.learner.get_weights())
+        result = node.aggregator.aggregate(previous=previous)
     except AggregationError as exc:
         logger.warning(
             "%s: round %d: kept the current model: %s", node.address, round, exc
@@ -187,6 +194,7 @@ class TrainStage(Stage):
         """Train, gossip the own model and aggregate."""
         state = node.state
         round = state.round
+        round_start = node.learner.get_weights()
         with training_slot():
             start = time.perf_counter()
             fit_metrics = node.learner.fit(round)
@@ -198,7 +206,7 @@ class TrainStage(Stage):
         with state.condition:
             state.models[round][node.address] = own
         node.share_model(("model", round, node.address), own)
-        _aggregate(node)
+        _aggregate(node, round_start)
         return None if state.stopped else "gossip_model"
 
 
@@ -209,7 +217,7 @@ class WaitAggregatedModelsStage(Stage):
 
     def run(self, node: Node) -> str | None:
         """Wait for the train set's models or an aggregate."""
-        _aggregate(node)
+        _aggregate(node, node.learner.get_weights())
         return None if node.state.stopped else "gossip_model"
 
 
@@ -268,6 +276,7 @@ class RoundFinishedStage(Stage):
             metrics = node.learner.evaluate()
             node.round_timing["evaluate_seconds"] = time.perf_counter() - start
         record = {"node": node.address, "round": round, **metrics, **node.round_timing}
+        record["byzantine"] = node.share_transform is not None
         finished_at = time.perf_counter()
         record["round_seconds"] = finished_at - node.round_started
         record["started_at"] = node.round_started
