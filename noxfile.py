@@ -33,17 +33,22 @@ def _install_core(session: nox.Session) -> None:
 
 
 @nox.session(tags=["tests"])
-@nox.parametrize("package", ["p2pfl-core", *PLUGINS, "discovery"])
+@nox.parametrize("package", ["p2pfl-core", *PLUGINS, "discovery", "integration"])
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's tests in a fresh venv holding only core and that package.
 
     Core's tests run against an editable install; each plugin's tests run
     against wheels of core and the plugin, so a file missing from a wheel
     or an undeclared dependency fails here. ``discovery`` installs every
-    plugin wheel and checks ``p2pfl plugins list`` under each switch.
+    plugin wheel and checks ``p2pfl plugins list`` under each switch;
+    ``integration`` runs tests that need several plugins together.
     """
     if package == "discovery":
         check_discovery(session)
+    elif package == "integration":
+        session.install("-e", ".[test]", TORCH)
+        session.install("-e", "plugins/p2pfl-torch", "-e", "plugins/p2pfl-grpc")
+        session.run("pytest", "tests_integration", *session.posargs)
     elif package == "p2pfl-core":
         session.install("-e", ".[test]")
         session.run("pytest", "tests", *session.posargs, success_codes=[0, NO_TESTS])
