@@ -68,6 +68,8 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run the benchmarks; each prints ratios and writes JSON to benchmarks/results."""
     _install_core(session)
+    session.install(TORCH)
+    session.install(*(arg for name in PLUGINS for arg in ("-e", f"plugins/{name}")))
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
 
