@@ -1,19 +1,30 @@
-"""Time of one local epoch of each installed learner on one node's digits.
+"""Time of one local epoch and framework time per round of each installed learner.
 
-The node's data is what ``examples/digits.yaml`` gives node 0: a Dirichlet(0.5)
-share of scikit-learn's digits over 8 nodes with seed 42, split 80/20. Each
-learner runs in its own subprocess, so import time and peak memory belong to
-one framework. A learner whose plugin or framework is not installed is
+The epoch is timed on node 0's data of ``examples/digits.yaml``: a
+Dirichlet(0.5) share of scikit-learn's digits over 8 nodes with seed 42,
+split 80/20. The round is timed on a small federation run with
+``run_experiment``: 4 memory nodes in a ring, an IID split of digits, one
+epoch per round and ``training_slots: 1``, so fit and evaluate never overlap.
+A round's wall time is the last ``finished_at`` minus the first ``started_at``
+over its metric records. Its framework time is that wall time minus the sum of
+the records' fit and evaluate seconds: messages, weight encoding,
+``get_weights``/``set_weights`` and waits. ``bench_rounds.py`` computes the
+same number for the numpy learner at 8 and 64 nodes.
+
+Each learner runs in its own subprocess, so import time and peak memory belong
+to one framework. A learner whose plugin or framework is not installed is
 skipped with a message.
 
-Reported per learner: import seconds, build seconds, the first epoch
-(which includes tracing or compiling), the median of the following epochs,
-the first evaluation and the median of five more, peak resident memory, and
-the framework versions.
+Reported per learner: import seconds, build seconds, the first epoch (which
+includes tracing or compiling), the median of the following epochs, the first
+evaluation and the median of five more, peak resident memory before the
+federation, the framework versions, and the federation's median round wall
+time and framework time per round.
 Results are merged into ``benchmarks/results/learners.json``, so runs in
 separate virtual environments add up.
 
-Usage: ``python benchmarks/bench_learners.py [--epochs 20] [LEARNER ...]``
+Usage:
+``python benchmarks/bench_learners.py [--epochs 20] [--rounds 3] [LEARNER ...]``
 """
 
 from __future__ import annotations
@@ -33,6 +44,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import RESULTS, write_json  # noqa: E402
+
+FEDERATION: dict[str, Any] = {
+    "nodes": 4,
+    "topology": "ring",
+    "training_slots": 1,
+    "partition": "iid",
+}
 
 LEARNERS: dict[str, dict[str, Any]] = {
     "numpy": {
@@ -117,6 +135,46 @@ def measure(name: str, epochs: int) -> dict[str, Any]:
     }
 
 
+def measure_rounds(name: str, rounds: int) -> dict[str, Any]:
+    """Run the small federation with one learner and time its rounds."""
+    from p2pfl_core.experiment import run_experiment
+
+    settings = {"name": name, **LEARNERS[name]["settings"]}
+    result = run_experiment(
+        {
+            "name": f"bench-learner-{name}",
+            "seed": 1,
+            "nodes": FEDERATION["nodes"],
+            "rounds": rounds,
+            "epochs": 1,
+            "topology": FEDERATION["topology"],
+            "training_slots": FEDERATION["training_slots"],
+            "data": {"dataset": "digits", "partition": FEDERATION["partition"]},
+            "learner": settings,
+        }
+    )
+    if result.errors:
+        node, error = next(iter(result.errors.items()))
+        raise RuntimeError(f"{name} federation failed on {node}: {error}")
+    walls, frameworks = [], []
+    for number in range(result.rounds_completed):
+        records = [m for m in result.metrics if m["round"] == number]
+        wall = max(m["finished_at"] for m in records) - min(
+            m["started_at"] for m in records
+        )
+        compute = sum(m["fit_seconds"] + m["evaluate_seconds"] for m in records)
+        walls.append(wall * 1000)
+        frameworks.append(max(0.0, wall - compute) * 1000)
+    return {
+        "rounds": result.rounds_completed,
+        "round_wall_ms_median": round(statistics.median(walls), 3),
+        "framework_ms_per_round_median": round(statistics.median(frameworks), 3),
+        "framework_ms_per_round_max": round(max(frameworks), 3),
+        "federation_accuracy": round(result.final_mean_accuracy, 4),
+        "federation_wall_s": round(result.wall_seconds, 3),
+    }
+
+
 def _versions(distributions: list[str]) -> dict[str, str]:
     found = {}
     for distribution in distributions:
@@ -131,6 +189,44 @@ def _missing(name: str) -> list[str]:
     return [m for m in LEARNERS[name]["modules"] if importlib.util.find_spec(m) is None]
 
 
+def print_table(rows: dict[str, dict[str, Any]]) -> None:
+    """Print the epoch time next to the framework time per round."""
+    print(
+        f"{'learner':<11} {'epoch ms':>9} {'framework ms/round':>19} "
+        f"{'round wall ms':>14} {'first epoch s':>14} {'import s':>9} {'peak MiB':>9}"
+    )
+    for name, numbers in rows.items():
+        framework = numbers.get("framework_ms_per_round_median")
+        wall = numbers.get("round_wall_ms_median")
+        print(
+            f"{name:<11} {numbers['epoch_ms_median']:>9.2f} "
+            f"{'-' if framework is None else f'{framework:.1f}':>19} "
+            f"{'-' if wall is None else f'{wall:.1f}':>14} "
+            f"{numbers['first_epoch_s']:>14.2f} {numbers['import_s']:>9.2f} "
+            f"{numbers['peak_rss_mib']:>9.0f}"
+        )
+
+
+def run_child(name: str, epochs: int, rounds: int) -> dict[str, Any] | None:
+    """Measure one learner in a subprocess, or return None when it fails."""
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        name,
+        "--epochs",
+        str(epochs),
+        "--rounds",
+        str(rounds),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        print(f"{name:<11} failed:\n{done.stderr[-2000:]}")
+        return None
+    numbers: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return numbers
+
+
 def main() -> None:
     """Time each requested learner in a subprocess and merge the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -140,11 +236,20 @@ def main() -> None:
     parser.add_argument(
         "--epochs", type=int, default=20, help="epochs timed after the first"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of the 4-node federation; 0 skips the federation",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
-        print(json.dumps(measure(args.child, args.epochs)))
+        numbers = measure(args.child, args.epochs)
+        if args.rounds > 0:
+            numbers.update(measure_rounds(args.child, args.rounds))
+        print(json.dumps(numbers))
         return
 
     unknown = [name for name in args.learners if name not in LEARNERS]
@@ -156,34 +261,26 @@ def main() -> None:
     path = RESULTS / "learners.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     results: dict[str, Any] = dict(previous.get("learners", {}))
-
+    measured: dict[str, dict[str, Any]] = {}
     for name in args.learners or list(LEARNERS):
         missing = _missing(name)
         if missing:
             print(f"{name:<11} skipped: {', '.join(missing)} not installed")
             continue
+        numbers = run_child(name, args.epochs, args.rounds)
+        if numbers is not None:
+            measured[name] = results[name] = numbers
 
-        command = [
-            sys.executable,
-            __file__,
-            "--child",
-            name,
-            "--epochs",
-            str(args.epochs),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            print(f"{name:<11} failed:\n{done.stderr[-2000:]}")
-            continue
-
-        numbers = json.loads(done.stdout.strip().splitlines()[-1])
-        results[name] = numbers
-        print(
-            f"{name:<11} epoch {numbers['epoch_ms_median']:8.2f} ms median "
-            f"(first {numbers['first_epoch_s']:.2f} s, import {numbers['import_s']:.2f} s, "
-            f"peak {numbers['peak_rss_mib']:.0f} MiB)"
-        )
-    write_json("learners", {"epochs_timed": args.epochs, "learners": results})
+    print_table(measured)
+    write_json(
+        "learners",
+        {
+            "epochs_timed": args.epochs,
+            "rounds_timed": args.rounds,
+            "federation": FEDERATION,
+            "learners": results,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ It lets the core run and test a whole federation without any ML framework.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,7 @@ from p2pfl_core.algorithms.step_callback import add_gradient_terms, step_callbac
 from p2pfl_core.data.dataset import NodeData
 from p2pfl_core.errors import ConfigError, ModelMismatchError
 from p2pfl_core.learning.learner import Learner, LearnerCallback
+from p2pfl_core.learning.settings import SettingsParser
 from p2pfl_core.weights import ModelWeights
 
 
@@ -47,6 +50,53 @@ def build_mlp(
 
 
 MODEL_BUILDERS = {"softmax": build_softmax, "mlp": build_mlp}
+
+
+@dataclass(frozen=True)
+class NumpySettings:
+    """Validated settings of the numpy learner, which trains with plain SGD.
+
+    Args:
+        model: ``softmax``, ``mlp`` or ``"package.module:function"``.
+        model_args: Keyword arguments of the model builder.
+        learning_rate: SGD step size.
+        batch_size: Samples per training step.
+        epochs: Local epochs per round.
+        algorithm: A learner algorithm name or ``{name: ..., **params}``,
+            which :func:`make_learner_callback` checks.
+    """
+
+    model: str = "softmax"
+    model_args: dict[str, Any] = field(default_factory=dict)
+    learning_rate: float = 0.1
+    batch_size: int = 32
+    epochs: int = 1
+    algorithm: str | dict[str, Any] | None = None
+
+
+def _check_algorithm(
+    values: Mapping[str, Any], key: str, default: None
+) -> str | dict[str, Any] | None:
+    value = values.get(key, default)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ConfigError(
+        f"learner.{key}: expected an algorithm name or a mapping with 'name', "
+        f"got {value!r}"
+    )
+
+
+SETTINGS = SettingsParser(
+    NumpySettings,
+    learner="numpy",
+    builders=(
+        ("softmax", "p2pfl_core.learning.numpy_learner:build_softmax"),
+        ("mlp", "p2pfl_core.learning.numpy_learner:build_mlp"),
+    ),
+    extra={"algorithm": _check_algorithm},
+)
 
 
 class NumpyLearner(Learner):
@@ -87,26 +137,34 @@ class NumpyLearner(Learner):
     def from_settings(
         cls, settings: dict[str, Any], data: NodeData, *, seed: int
     ) -> NumpyLearner:
-        """Build from ``model`` (softmax or mlp), ``model_args`` and SGD settings."""
-        model = settings.get("model", "softmax")
-        if model not in MODEL_BUILDERS:
-            raise ConfigError(
-                f"learner.model: unknown numpy model {model!r}; choose one of: "
-                f"{', '.join(MODEL_BUILDERS)}"
-            )
-        algorithm = settings.get("algorithm")
-        callbacks = [make_learner_callback(algorithm)] if algorithm else []
-        input_size = int(np.prod(data.input_shape))
-        params = MODEL_BUILDERS[model](
-            input_size, data.num_classes, seed=seed, **settings.get("model_args", {})
+        """Build from ``model`` (softmax or mlp), ``model_args`` and SGD settings.
+
+        Raises:
+            ConfigError: An unknown key, an invalid value, or a builder that
+                rejects its ``model_args``; the message names ``learner.<key>``.
+        """
+        parsed = SETTINGS.parse(settings)
+        builder = SETTINGS.resolve_builder(parsed.model)
+        callbacks = (
+            [make_learner_callback(parsed.algorithm)] if parsed.algorithm else []
         )
+        input_size = int(np.prod(data.input_shape))
+        try:
+            params = builder(
+                input_size, data.num_classes, seed=seed, **parsed.model_args
+            )
+        except TypeError as exc:
+            raise ConfigError(
+                f"learner.model_args: model {parsed.model!r} rejected "
+                f"{parsed.model_args!r}: {exc}"
+            ) from exc
         return cls(
             data,
             params,
-            learning_rate=float(settings.get("learning_rate", 0.1)),
+            learning_rate=parsed.learning_rate,
             seed=seed,
-            epochs=int(settings.get("epochs", 1)),
-            batch_size=int(settings.get("batch_size", 32)),
+            epochs=parsed.epochs,
+            batch_size=parsed.batch_size,
             callbacks=callbacks,
         )
 

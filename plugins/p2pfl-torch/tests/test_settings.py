@@ -66,7 +66,7 @@ def test_settings_reach_optimizer(small_digits: NodeData) -> None:
         ({"model": 3}, "learner.model: expected a builder name"),
         ({"learning_rate": 0}, "learner.learning_rate: expected a number > 0"),
         ({"learning_rate": "fast"}, "learner.learning_rate: expected a number > 0"),
-        ({"momentum": 1.0}, "learner.momentum: expected a number in [0, 1)"),
+        ({"momentum": 1.0}, "learner.momentum: expected a number in [0.0, 1.0)"),
         ({"optimizer": "adam", "momentum": 0.9}, "learner.momentum: applies to sgd"),
         ({"batch_size": 0}, "learner.batch_size: expected an integer >= 1"),
         ({"epochs": 1.5}, "learner.epochs: expected an integer >= 1"),
