@@ -1,6 +1,6 @@
 """One participant of a federation: a protocol, a learner and an aggregator.
 
-The node answers messages on its protocol's dispatcher thread and runs the
+The node handles messages on its protocol's dispatcher thread and runs the
 learning workflow (see :mod:`p2pfl_core.workflow.stages`) on a thread of its
 own. Every wait of the workflow is on the state's condition variable with a
 timeout, so a round costs only the time of its messages and computation.
@@ -120,11 +120,11 @@ class Node:
         return True
 
     def members(self) -> list[str]:
-        """Return the nodes this node knows in the federation, sorted."""
+        """Return the known members of the federation, sorted."""
         return sorted(self._members())
 
     def wait_members(self, count: int, timeout: float) -> bool:
-        """Wait until this node knows ``count`` members; return False on timeout."""
+        """Wait until ``count`` members are known; return False on timeout."""
         with self.state.condition:
             return self.state.condition.wait_for(
                 lambda: len(self._members()) >= count, timeout

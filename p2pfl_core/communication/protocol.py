@@ -8,9 +8,9 @@ base class does the rest the same way for every transport:
 - neighbours: ``connect`` sends a ``connect`` message, and the receiver adds
   the sender as a neighbour too;
 - liveness: a process-wide heartbeat thread, separate from training, sends
-  ``beat`` to every neighbour each period; any message from a neighbour
-  refreshes its deadline, and one silent for ``heartbeat_timeout`` seconds
-  is evicted;
+  ``beat`` to every neighbour each period. Any message from a neighbour
+  refreshes its deadline. A neighbour silent for ``heartbeat_timeout``
+  seconds is evicted;
 - flooding: a message with a TTL is forwarded once to every other
   neighbour, and a time-based seen cache drops duplicates before decoding;
 - dispatch: shared workers decode each node's messages in arrival order,
@@ -340,7 +340,7 @@ class CommunicationProtocol(ABC):
     def mark_alive(self, address: str) -> None:
         """Refresh a neighbour's deadline without delivering a message.
 
-        A transport calls this when it sees other proof of life, such as a
+        A transport calls this when it receives other proof of life, such as a
         chunk of a long stream that delays the heartbeats queued behind it.
         """
         with self._neighbors_lock:

@@ -1,8 +1,8 @@
 """Process-wide threads shared by every node of a process.
 
 With hundreds of nodes in one process, a dispatcher and a heartbeat thread
-per node would mean thousands of runnable threads, and CPython's GIL hands
-each of them a slice in turn, so a heartbeat could wait seconds for its turn.
+per node would mean thousands of runnable threads. CPython's GIL gives each
+runnable thread a slice in turn, so a heartbeat could wait seconds.
 Instead, a few daemon workers drain the nodes' inboxes (each node's
 messages stay in order, handled by one worker at a time), and one daemon
 thread sends every node's heartbeats.

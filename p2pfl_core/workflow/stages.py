@@ -91,7 +91,7 @@ class VoteTrainSetStage(Stage):
     def _draw(self, node: Node, members: list[str], size: int) -> list[str]:
         """Draw the train set from the seed and round, with no messages.
 
-        Every node that knows the same members draws the same set, so this
+        Every node with the same member list draws the same set, so this
         saves flooding one vote per node per round in large simulations.
         """
         rng = np.random.default_rng([node.seed, node.state.round])
