@@ -22,6 +22,7 @@ METRIC_COLUMNS = [
     "evaluate_seconds",
     "round_seconds",
     "contributors",
+    "byzantine",
     "bytes_sent",
     "bytes_received",
 ]

@@ -108,11 +108,15 @@ def run(
     def report(round: int, records: list[dict[str, Any]]) -> None:
         accuracy = sum(r["accuracy"] for r in records) / len(records)
         loss = sum(r["loss"] for r in records) / len(records)
-        status.clear()
-        click.echo(
+        line = (
             f"round {round + 1:>3}/{experiment.rounds}  mean accuracy {accuracy:.4f}  "
             f"mean loss {loss:.4f}"
         )
+        honest = [r["accuracy"] for r in records if not r.get("byzantine")]
+        if len(honest) < len(records):
+            line += f"  honest nodes' accuracy {sum(honest) / max(1, len(honest)):.4f}"
+        status.clear()
+        click.echo(line)
 
     manager.pm.register(status, name="run-status")
     try:
