@@ -36,6 +36,16 @@ class TestMemoryProtocolContract(ProtocolContract):
 class TestNumpySoftmaxLearnerContract(LearnerContract):
     """The numpy learner with softmax regression keeps the learner contract."""
 
+    learner_class = NumpyLearner
+    settings = {"model": "softmax", "learning_rate": 0.5}
+    layer_shapes = {"linear.weight": (64, 10), "linear.bias": (10,)}
+    user_builder = "plugin_fixtures.components:build_small_mlp"
+    supports_algorithms = True
+    linear_settings = {"model": "softmax"}
+    federation_settings = {"learning_rate": 0.5}
+    # Measured 0.796 (FedProx) and 0.788 (SCAFFOLD) on 4 nodes, 3 rounds.
+    federation_min_accuracy = 0.75
+
     def make_learner(self, seed: int) -> NumpyLearner:
         data = digits_node_data()
         return NumpyLearner(data, build_softmax(64, 10, seed=seed), seed=seed)
@@ -43,6 +53,15 @@ class TestNumpySoftmaxLearnerContract(LearnerContract):
 
 class TestNumpyMlpLearnerContract(LearnerContract):
     """The numpy learner with a hidden layer keeps the learner contract."""
+
+    learner_class = NumpyLearner
+    settings = {"model": "mlp"}
+    layer_shapes = {
+        "hidden.weight": (64, 32),
+        "hidden.bias": (32,),
+        "linear.weight": (32, 10),
+        "linear.bias": (10,),
+    }
 
     def make_learner(self, seed: int) -> NumpyLearner:
         data = digits_node_data()

@@ -47,3 +47,12 @@ def make_learner_callback(spec: str | Mapping[str, Any]) -> LearnerCallback:
         accepted = accepted_parameters(factory)
         reject_unknown(f"algorithm {name!r}", set(params) - set(accepted), accepted)
     return factory(**params)
+
+
+def learner_callbacks(spec: str | Mapping[str, Any] | None) -> list[LearnerCallback]:
+    """Build the callbacks of a ``learner.algorithm`` setting: none for None.
+
+    Raises:
+        ConfigError: See :func:`make_learner_callback`.
+    """
+    return [] if spec is None else [make_learner_callback(spec)]

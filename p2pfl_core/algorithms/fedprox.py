@@ -22,6 +22,7 @@ from p2pfl_core.aggregators._utils import (
 )
 from p2pfl_core.aggregators.parameters import check_number
 from p2pfl_core.algorithms.step_callback import TrainingStepCallback
+from p2pfl_core.algorithms.step_terms import StepTerms
 from p2pfl_core.weights import ModelWeights
 
 if TYPE_CHECKING:
@@ -108,3 +109,13 @@ class FedProxCallback(TrainingStepCallback):
     def loss_term(self, params: Mapping[str, np.ndarray]) -> float:
         """Return ``mu / 2 * ||w - w_t||**2``."""
         return proximal_term(params, self.global_weights, self.mu)
+
+    def step_terms(self) -> StepTerms:
+        """Return ``mu`` and the anchor ``w_t`` for every trained layer."""
+        if self.mu == 0.0:
+            return StepTerms({}, {}, {})
+        return StepTerms(
+            {name: self.mu for name in self.global_weights},
+            dict(self.global_weights),
+            {},
+        )

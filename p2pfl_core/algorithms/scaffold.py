@@ -31,6 +31,7 @@ from p2pfl_core.aggregators.scaffold import (
     with_prefix,
 )
 from p2pfl_core.algorithms.step_callback import TrainingStepCallback
+from p2pfl_core.algorithms.step_terms import StepTerms
 from p2pfl_core.weights import ModelWeights
 
 if TYPE_CHECKING:
@@ -87,7 +88,10 @@ class ScaffoldCallback(TrainingStepCallback):
 
     Note:
         The control update assumes plain SGD steps; with momentum or an
-        adaptive local optimiser it is an approximation.
+        adaptive local optimiser it is an approximation. A learner that
+        reports its steps with :meth:`record_steps` can pass the mean step
+        size of SGD with momentum
+        (:func:`~p2pfl_core.algorithms.step_terms.momentum_step_size`).
 
     Args:
         statistics_buffers: More layer-name endings of normalisation
@@ -140,6 +144,14 @@ class ScaffoldCallback(TrainingStepCallback):
         del params
         self.step_size_sum += learning_rate
         return self.correction
+
+    def step_terms(self) -> StepTerms:
+        """Return the correction ``c - c_i`` as the offset of every trained layer."""
+        return StepTerms({}, {}, dict(self.correction))
+
+    def record_steps(self, steps: int, learning_rate: float) -> None:
+        """Count ``steps`` steps of size ``learning_rate`` for the control update."""
+        self.step_size_sum += steps * learning_rate
 
     def on_fit_end(self, learner: Learner, weights: ModelWeights) -> ModelWeights:
         """Update ``c_i`` and return the weights with ``c`` and ``delta_c_i`` in ``extra``.

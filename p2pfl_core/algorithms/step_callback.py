@@ -9,10 +9,14 @@ keyed by layer name, so every framework adapter can apply them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from p2pfl_core.learning.learner import LearnerCallback
+
+if TYPE_CHECKING:
+    from p2pfl_core.algorithms.step_terms import StepTerms
 
 
 class TrainingStepCallback(LearnerCallback):
@@ -27,6 +31,10 @@ class TrainingStepCallback(LearnerCallback):
     3. take the step with the summed gradients.
 
     ``loss_term(params)`` is the matching addition to the reported loss.
+
+    A learner whose step runs on framework tensors calls :meth:`step_terms`
+    once per round instead and :meth:`record_steps` after training (see
+    :mod:`p2pfl_core.algorithms.step_terms`).
     """
 
     def gradient_terms(
@@ -49,6 +57,24 @@ class TrainingStepCallback(LearnerCallback):
         """Return the value this callback adds to the training loss."""
         del params
         return 0.0
+
+    def step_terms(self) -> StepTerms | None:
+        """Return this round's gradient terms in closed form, or None.
+
+        Called after ``on_fit_start``. Layers missing from the result get no
+        term. None, the default, means the terms have no closed form, so only
+        learners that call :meth:`gradient_terms` at every step can run the
+        callback.
+        """
+        return None
+
+    def record_steps(self, steps: int, learning_rate: float) -> None:
+        """Count ``steps`` steps of size ``learning_rate`` taken with :meth:`step_terms`.
+
+        A learner calls this once after training instead of calling
+        :meth:`gradient_terms` at every step.
+        """
+        del steps, learning_rate
 
 
 def step_callbacks(callbacks: Iterable[LearnerCallback]) -> list[TrainingStepCallback]:

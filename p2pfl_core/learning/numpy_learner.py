@@ -144,20 +144,19 @@ class NumpyLearner(Learner):
                 rejects its ``model_args``; the message names ``learner.<key>``.
         """
         parsed = SETTINGS.parse(settings)
-        builder = SETTINGS.resolve_builder(parsed.model)
         callbacks = (
             [make_learner_callback(parsed.algorithm)] if parsed.algorithm else []
         )
         input_size = int(np.prod(data.input_shape))
-        try:
-            params = builder(
+        params = SETTINGS.build_model(
+            parsed.model,
+            parsed.model_args,
+            lambda builder: builder(
                 input_size, data.num_classes, seed=seed, **parsed.model_args
-            )
-        except TypeError as exc:
-            raise ConfigError(
-                f"learner.model_args: model {parsed.model!r} rejected "
-                f"{parsed.model_args!r}: {exc}"
-            ) from exc
+            ),
+            model_type=dict,
+            type_name="dict of arrays",
+        )
         return cls(
             data,
             params,

@@ -23,6 +23,7 @@ __all__ = [
     "LearnerSettings",
     "ModelBuilders",
     "SettingsParser",
+    "check_algorithm",
     "check_fraction",
     "check_integer",
     "check_optional_integer",
@@ -36,6 +37,7 @@ KeyCheck = Callable[[Mapping[str, Any], str, Any], Any]
 """Check of one key: ``check(values, key, default)`` returns the parsed value."""
 
 SettingsT = TypeVar("SettingsT")
+ModelT = TypeVar("ModelT")
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,52 @@ class SettingsParser(Generic[SettingsT]):
             raise ConfigError(f"learner.model: {path!r} is not callable")
         return target  # type: ignore[no-any-return]
 
+    def build_model(
+        self,
+        model: str,
+        model_args: Mapping[str, Any],
+        call: Callable[[Callable[..., Any]], object],
+        *,
+        model_type: type[ModelT],
+        type_name: str,
+    ) -> ModelT:
+        """Build the model that ``learner.model`` names and check its type.
+
+        Args:
+            model: A name from ``builders`` or ``"package.module:function"``.
+            model_args: The builder's keyword arguments, for error messages;
+                ``call`` passes them to the builder.
+            call: Calls the builder with the framework's arguments (such as
+                the input shape, the number of classes and ``model_args``)
+                and returns what the builder returned.
+            model_type: The type the built model must have.
+            type_name: The name of that type in messages, such as
+                ``torch.nn.Module``.
+
+        Returns:
+            The built model.
+
+        Raises:
+            ConfigError: The builder cannot be resolved (see
+                :meth:`resolve_builder`), raises TypeError or ValueError (the
+                message names ``learner.model_args``), or returns another type
+                (the message names ``learner.model``).
+        """
+        builder = self.resolve_builder(model)
+        try:
+            built = call(builder)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"learner.model_args: model {model!r} rejected "
+                f"{dict(model_args)!r}: {exc}"
+            ) from exc
+        if not isinstance(built, model_type):
+            raise ConfigError(
+                f"learner.model: builder {model!r} returned "
+                f"{type(built).__qualname__}, not a {type_name}"
+            )
+        return built
+
 
 def check_positive_number(values: Mapping[str, Any], key: str, default: float) -> float:
     """Return ``values[key]`` (or ``default``) as a float, requiring it > 0.
@@ -241,6 +289,29 @@ def check_optional_integer(
     if values.get(key, default) is None:
         return None
     return check_integer(values, key, 1)
+
+
+def check_algorithm(
+    values: Mapping[str, Any], key: str, default: str | Mapping[str, Any] | None
+) -> str | dict[str, Any] | None:
+    """Return ``values[key]`` (or ``default``): None, a name or a mapping.
+
+    The value names a learner algorithm, such as ``fedprox`` or
+    ``{name: fedprox, mu: 0.01}``; ``make_learner_callback`` checks the
+    name and the parameters.
+
+    Raises:
+        ConfigError: The value is neither None, a string nor a mapping.
+    """
+    value = values.get(key, default)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ConfigError(
+        f"learner.{key}: expected an algorithm name or a mapping with 'name', "
+        f"got {value!r}"
+    )
 
 
 def _field_defaults(

@@ -98,3 +98,8 @@ def _edges(topology: str | list[tuple[int, int]], count: int) -> list[tuple[int,
         )
     edges: list[tuple[int, int]] = getattr(topologies, topology)(count)
     return edges
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``slow`` marker that the contract's federation tests use."""
+    config.addinivalue_line("markers", "slow: runs a whole federation for seconds")

@@ -52,3 +52,12 @@ def halves(labels: np.ndarray, num_nodes: int, *, seed: int) -> list[np.ndarray]
 def chain(n: int, *, seed: int = 0) -> list[tuple[int, int]]:
     """Connect node i to node i+1."""
     return [(i, i + 1) for i in range(n - 1)]
+
+
+def build_small_mlp(
+    input_size: int, num_classes: int, *, seed: int, width: int = 8
+) -> dict[str, np.ndarray]:
+    """Return a numpy MLP with ``width`` hidden units, as a user's own builder."""
+    from p2pfl_core.learning.numpy_learner import build_mlp
+
+    return build_mlp(input_size, num_classes, seed=seed, hidden=width)

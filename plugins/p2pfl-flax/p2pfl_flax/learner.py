@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -18,14 +17,23 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 from flax import traverse_util
+from p2pfl_core.algorithms.catalog import learner_callbacks
+from p2pfl_core.algorithms.step_terms import (
+    StepTerms,
+    begin_fit,
+    end_fit,
+    momentum_step_size,
+)
 from p2pfl_core.data.dataset import NodeData
 from p2pfl_core.errors import ConfigError, ModelMismatchError
+from p2pfl_core.learning.evaluation import classification_metrics
 from p2pfl_core.learning.learner import Learner, LearnerCallback
 from p2pfl_core.weights import ModelWeights
 
-from p2pfl_flax.settings import FlaxSettings, parse_settings, resolve_builder
+from p2pfl_flax.settings import PARSER, FlaxSettings
 from p2pfl_flax.steps import (
     StepConfig,
+    TermTrees,
     Variables,
     make_optimizer,
     predict_logits,
@@ -56,8 +64,8 @@ class FlaxLearner(Learner):
         model: The Flax module.
         variables: Its variables, as ``model.init`` returns them.
         data: The node's data.
-        settings: Optimizer, batch size and epochs; ``model`` and
-            ``model_args`` are not used here.
+        settings: Optimizer, batch size and epochs; ``model``,
+            ``model_args`` and ``algorithm`` are not used here.
         seed: Seed of the data order and the dropout keys.
         callbacks: Algorithm callbacks such as FedProx.
     """
@@ -88,6 +96,12 @@ class FlaxLearner(Learner):
         flat = traverse_util.flatten_dict(dict(variables))
         self._paths: list[tuple[str, ...]] = list(flat)
         self._names = ["/".join(path) for path in self._paths]
+        # Only the params collection trains; batch_stats and counters do not.
+        self._trainable = {
+            name: path[1:]
+            for name, path in zip(self._names, self._paths, strict=True)
+            if path[0] == "params"
+        }
         self.variables: Variables = jax.tree_util.tree_map(jnp.asarray, variables)
 
         optimizer = make_optimizer(
@@ -118,11 +132,25 @@ class FlaxLearner(Learner):
             ConfigError: Invalid settings, an unknown builder, or a builder
                 that rejects ``model_args`` or returns no Flax module.
         """
-        parsed = parse_settings(settings)
-        builder = resolve_builder(parsed.model)
-        model = _call_builder(builder, parsed, data)
+        parsed = PARSER.parse(settings)
+        model = PARSER.build_model(
+            parsed.model,
+            parsed.model_args,
+            lambda builder: builder(
+                data.input_shape, data.num_classes, **parsed.model_args
+            ),
+            model_type=nn.Module,
+            type_name="flax.linen.Module",
+        )
         variables = init_variables(model, data.input_shape, seed)
-        return cls(model, variables, data, settings=parsed, seed=seed)
+        return cls(
+            model,
+            variables,
+            data,
+            settings=parsed,
+            seed=seed,
+            callbacks=learner_callbacks(parsed.algorithm),
+        )
 
     @classmethod
     def from_model(
@@ -145,7 +173,8 @@ class FlaxLearner(Learner):
             variables: Initial variables; None initialises them from ``seed``.
             callbacks: Algorithm callbacks.
             **settings: ``optimizer``, ``learning_rate``, ``momentum``,
-                ``batch_size`` and ``epochs``, as in an experiment file.
+                ``batch_size``, ``epochs`` and ``algorithm``, as in an
+                experiment file.
 
         Raises:
             ConfigError: An unknown or invalid setting.
@@ -155,9 +184,10 @@ class FlaxLearner(Learner):
                 "learner.model_args: from_model takes a built module; remove "
                 "model_args and pass the arguments to your module"
             )
-        parsed = parse_settings(settings)
+        parsed = PARSER.parse(settings)
         if variables is None:
             variables = init_variables(model, data.input_shape, seed)
+        callbacks = [*(callbacks or []), *learner_callbacks(parsed.algorithm)]
         return cls(
             model, variables, data, settings=parsed, seed=seed, callbacks=callbacks
         )
@@ -175,7 +205,7 @@ class FlaxLearner(Learner):
             )
 
     def set_weights(self, weights: ModelWeights) -> None:
-        """Load weights, checking names, shapes and dtypes.
+        """Load weights, checking names, shapes and dtypes, and keep their ``extra``.
 
         Raises:
             ModelMismatchError: Layer names, shapes or dtypes differ; the
@@ -200,45 +230,46 @@ class FlaxLearner(Learner):
                 for name, path in zip(self._names, self._paths, strict=True)
             }
             self.variables = traverse_util.unflatten_dict(loaded)
-            self._extra = {}
+            self._extra = dict(weights.extra)
 
     def fit(self, round: int = 0) -> dict[str, float]:
         """Train ``epochs`` epochs; return the mean batch loss as ``loss``.
+
+        FedProx and SCAFFOLD add their terms to the gradients of ``params``;
+        other collections such as ``batch_stats`` get none. Callbacks see the
+        weights with the ``extra`` arrays of the last ``set_weights``.
 
         Args:
             round: The learning round; the data order and dropout keys are
                 seeded from ``(seed, round)``.
         """
         with self._lock:
-            start = self.get_weights()
-            for callback in self.callbacks:
-                callback.on_fit_start(self, start)
-            losses = self._train_epochs(round)
-            self._finish_fit()
+            terms = begin_fit(self, self._trainable)
+            trees = None if terms is None else self._term_trees(terms)
+            losses = self._train_epochs(round, trees)
+            # Adam has momentum 0 here, so its steps count as plain SGD steps.
+            # NOTE: the optax state keeps its momentum between rounds, which
+            # SCAFFOLD's step count assumes empty at the start of the round.
+            step_size = momentum_step_size(
+                self.settings.learning_rate, self.settings.momentum, len(losses)
+            )
+            end_fit(self, len(losses), step_size)
             return {"loss": float(np.mean(losses)) if losses else 0.0}
 
     def evaluate(self) -> dict[str, float]:
         """Return cross-entropy ``loss`` and ``accuracy`` on the test split."""
         with self._lock:
-            total = len(self._y_test)
-            if total == 0:
-                return {"loss": 0.0, "accuracy": 0.0}
-            loss_sum = 0.0
-            correct = 0
-            for begin in range(0, total, EVALUATION_BATCH_SIZE):
-                rows = np.arange(begin, min(begin + EVALUATION_BATCH_SIZE, total))
-                padded = np.resize(rows, EVALUATION_BATCH_SIZE)
-                logits = np.asarray(
-                    predict_logits(self._config, self.variables, self._x_test[padded])
-                )[: len(rows)].astype(np.float64)
-                y = self._y_test[rows]
-                shifted = logits - logits.max(axis=1, keepdims=True)
-                log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-                loss_sum += float(-log_probs[np.arange(len(y)), y].sum())
-                correct += int((logits.argmax(axis=1) == y).sum())
-            return {"loss": loss_sum / total, "accuracy": correct / total}
+            return classification_metrics(
+                self._test_logits, self._y_test, EVALUATION_BATCH_SIZE
+            )
 
-    def _train_epochs(self, round: int) -> list[float]:
+    def _test_logits(self, rows: np.ndarray) -> np.ndarray:
+        """Return the logits of test rows, padded to one compiled batch shape."""
+        padded = np.resize(rows, EVALUATION_BATCH_SIZE)
+        logits = predict_logits(self._config, self.variables, self._x_test[padded])
+        return np.asarray(logits)[: len(rows)]
+
+    def _train_epochs(self, round: int, terms: TermTrees | None) -> list[float]:
         rng = np.random.default_rng([self.seed, round])
         round_key = jax.random.fold_in(jax.random.key(self.seed), round)
         losses: list[jax.Array] = []
@@ -258,19 +289,23 @@ class FlaxLearner(Learner):
                     self._y_train[padded],
                     mask,
                     jax.random.fold_in(round_key, step),
+                    terms,
                 )
                 losses.append(loss)
                 step += 1
         return [float(loss) for loss in losses]
 
-    def _finish_fit(self) -> None:
-        trained = self.get_weights()
-        shared = trained
-        for callback in self.callbacks:
-            shared = callback.on_fit_end(self, shared)
-        if shared is not trained:
-            self.set_weights(shared)
-            self._extra = dict(shared.extra)
+    def _term_trees(self, terms: StepTerms) -> TermTrees:
+        """Return the terms as device arrays shaped like ``params``."""
+        params = traverse_util.flatten_dict(self.variables["params"])
+        trees = []
+        for values in (terms.mu, terms.anchor, terms.offset):
+            flat = {
+                path: jnp.asarray(values[name], params[path].dtype)
+                for name, path in self._trainable.items()
+            }
+            trees.append(traverse_util.unflatten_dict(flat))
+        return trees[0], trees[1], trees[2]
 
 
 def init_variables(
@@ -290,21 +325,3 @@ def init_variables(
     kwargs = {"train": False} if takes_train_argument(model) else {}
     sample = jnp.zeros((1, *input_shape), jnp.float32)
     return dict(model.init(rngs, sample, **kwargs))
-
-
-def _call_builder(
-    builder: Callable[..., nn.Module], settings: FlaxSettings, data: NodeData
-) -> nn.Module:
-    try:
-        model = builder(data.input_shape, data.num_classes, **settings.model_args)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"learner.model_args: model {settings.model!r} rejected "
-            f"{settings.model_args!r}: {exc}"
-        ) from exc
-    if not isinstance(model, nn.Module):
-        raise ConfigError(
-            f"learner.model: builder {settings.model!r} returned "
-            f"{type(model).__qualname__}, not a flax.linen.Module"
-        )
-    return model

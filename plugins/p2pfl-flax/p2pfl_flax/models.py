@@ -9,11 +9,11 @@ an explicit name, so the weight names read ``params/hidden0/kernel``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import jax
 from flax import linen as nn
+from p2pfl_core.learning import builder_checks
 
 
 class MLP(nn.Module):
@@ -109,10 +109,9 @@ def build_mlp(
         ValueError: A width, the class count or the dropout is out of range.
     """
     del input_shape  # Dense layers infer their input width on initialisation.
-    widths = _positive_widths("hidden", hidden)
-    _check_classes(num_classes)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    widths = builder_checks.positive_widths("hidden", hidden)
+    builder_checks.check_num_classes(num_classes)
+    builder_checks.check_dropout(dropout)
     return MLP(widths, num_classes, batch_norm=batch_norm, dropout=dropout)
 
 
@@ -146,9 +145,9 @@ def build_cnn(
         ValueError: The input shape is not an image, or a width is not positive.
     """
     image = image_shape(input_shape)
-    widths = _positive_widths("channels", channels)
-    (hidden_width,) = _positive_widths("hidden", hidden)
-    _check_classes(num_classes)
+    widths = builder_checks.positive_widths("channels", channels)
+    (hidden_width,) = builder_checks.positive_widths("hidden", hidden)
+    builder_checks.check_num_classes(num_classes)
     return CNN(image, widths, hidden_width, num_classes, batch_norm=batch_norm)
 
 
@@ -162,36 +161,4 @@ def image_shape(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
         ValueError: A flat sample whose size is not a square, or more than
             three dimensions.
     """
-    shape = tuple(int(size) for size in input_shape)
-    if len(shape) == 1:
-        side = math.isqrt(shape[0])
-        if side * side != shape[0] or side == 0:
-            raise ValueError(
-                f"cnn needs square images, but a sample has {shape[0]} features; "
-                "give the data as (height, width) or (height, width, channels)"
-            )
-        return side, side, 1
-    if len(shape) == 2:
-        return shape[0], shape[1], 1
-    if len(shape) == 3:
-        return shape[0], shape[1], shape[2]
-    raise ValueError(
-        f"cnn takes samples of 1 to 3 dimensions, got shape {shape}; "
-        "use a model builder of your own for other inputs"
-    )
-
-
-def _positive_widths(name: str, value: int | Sequence[int]) -> tuple[int, ...]:
-    widths = (value,) if isinstance(value, int) else tuple(value)
-    if not all(isinstance(w, int) and not isinstance(w, bool) for w in widths):
-        raise ValueError(
-            f"{name} must be an integer or a list of integers, got {value!r}"
-        )
-    if any(w < 1 for w in widths):
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return widths
-
-
-def _check_classes(num_classes: int) -> None:
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    return builder_checks.image_shape(input_shape, channels_last=True)

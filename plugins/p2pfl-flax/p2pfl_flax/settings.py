@@ -1,14 +1,15 @@
 """The ``learner`` section of an experiment file, checked for the Flax learner.
 
 Core's :mod:`p2pfl_core.learning.settings` checks the keys that every learner
-shares. This module adds the Flax builders and the optimizers' default
-learning rates. The Flax learner has no ``threads`` key, because JAX fixes its
-thread pool when it starts.
+shares. This module adds the Flax builders, the optimizers' default learning
+rates and the ``algorithm`` key. The Flax learner has no ``threads`` key,
+because JAX fixes its thread pool when it starts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from p2pfl_core.learning import settings as common
 
@@ -20,10 +21,17 @@ DEFAULT_LEARNING_RATES = {"sgd": 0.1, "adam": 0.001}
 
 @dataclass(frozen=True)
 class FlaxSettings(common.LearnerSettings):
-    """Validated settings of the Flax learner: the common keys only.
+    """Validated settings of the Flax learner.
 
-    ``model`` names ``mlp``, ``cnn`` or ``"package.module:function"``.
+    It adds ``algorithm`` to the keys of ``LearnerSettings``. ``model`` names
+    ``mlp``, ``cnn`` or ``"package.module:function"``.
+
+    Args:
+        algorithm: ``fedprox``, ``scaffold`` or ``{name: ..., **params}``;
+            None trains without a learner algorithm.
     """
+
+    algorithm: str | dict[str, Any] | None = None
 
 
 PARSER = common.SettingsParser(
@@ -31,6 +39,7 @@ PARSER = common.SettingsParser(
     learner=LEARNER_NAME,
     builders=MODEL_BUILDERS,
     learning_rates=DEFAULT_LEARNING_RATES,
+    extra={"algorithm": common.check_algorithm},
 )
 parse_settings = PARSER.parse
 resolve_builder = PARSER.resolve_builder

@@ -6,6 +6,11 @@ optimizer settings. So the learners of a federation that share a model share
 one compiled step, and XLA compiles once per process and batch shape, not
 once per node or round. Every batch is padded to ``batch_size`` and masked,
 so a partition whose size is not a multiple of the batch size adds no shape.
+
+FedProx and SCAFFOLD reach the training step as :data:`TermTrees`, arrays
+shaped like ``params`` that change value every round but never structure, so
+a new round compiles nothing: a step compiles once without terms and once
+with them.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ import optax
 from flax import linen as nn
 
 Variables = dict[str, Any]
+
+TermTrees = tuple[Any, Any, Any]
+"""``(mu, anchor, offset)``, each a tree shaped like ``params``; ``mu`` has
+a scalar per parameter array."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,7 @@ def train_step(
     y: jax.Array,
     mask: jax.Array,
     key: jax.Array,
+    terms: TermTrees | None,
 ) -> tuple[Variables, optax.OptState, jax.Array]:
     """Take one optimizer step on the masked batch.
 
@@ -105,10 +115,13 @@ def train_step(
         y: Integer labels of ``x``.
         mask: 1.0 for real samples, 0.0 for padding.
         key: Dropout key of this step.
+        terms: FedProx and SCAFFOLD terms; each gradient becomes
+            ``g + mu * (w - anchor) + offset``. None adds nothing.
 
     Returns:
         The new variables, the new optimizer state and the mean loss of the
-        real samples.
+        real samples, plus the proximal term ``mu / 2 * ||w - anchor||**2``
+        of the weights before the step.
     """
     state = {name: value for name, value in variables.items() if name != "params"}
 
@@ -124,11 +137,29 @@ def train_step(
     (loss, updates), grads = jax.value_and_grad(loss_of, has_aux=True)(
         variables["params"]
     )
+    if terms is not None:
+        grads, proximal = _add_terms(grads, variables["params"], terms)
+        loss = loss + proximal
     changes, optimizer_state = config.optimizer.update(
         grads, optimizer_state, variables["params"]
     )
     params = optax.apply_updates(variables["params"], changes)
     return {**state, **updates, "params": params}, optimizer_state, loss
+
+
+def _add_terms(grads: Any, params: Any, terms: TermTrees) -> tuple[Any, jax.Array]:
+    """Return the corrected gradients and the proximal term of ``params``."""
+    mu, anchor, offset = terms
+    corrected = jax.tree_util.tree_map(
+        lambda g, w, m, a, o: g + m * (w - a) + o, grads, params, mu, anchor, offset
+    )
+    squares = jax.tree_util.tree_map(
+        lambda w, m, a: (m / 2.0 * jnp.sum(jnp.square(w - a))).astype(jnp.float32),
+        params,
+        mu,
+        anchor,
+    )
+    return corrected, jnp.sum(jnp.stack(jax.tree_util.tree_leaves(squares)))
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -42,8 +42,3 @@ def build_counting(
 def build_plain(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """Describe softmax regression without a ``train`` argument."""
     return NoTrainArgument(num_classes)
-
-
-def build_nothing(input_shape: tuple[int, ...], num_classes: int) -> str:
-    """Return something that is not a module."""
-    return "not a module"

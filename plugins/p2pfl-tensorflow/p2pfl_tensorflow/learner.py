@@ -9,6 +9,7 @@ local to the node.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -17,13 +18,22 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from p2pfl_core.algorithms.catalog import learner_callbacks
+from p2pfl_core.algorithms.step_terms import (
+    StepTerms,
+    begin_fit,
+    end_fit,
+    momentum_step_size,
+)
 from p2pfl_core.data.dataset import NodeData
 from p2pfl_core.errors import ConfigError, ModelMismatchError
+from p2pfl_core.learning.evaluation import classification_metrics
 from p2pfl_core.learning.learner import Learner, LearnerCallback
 from p2pfl_core.weights import ModelWeights
 
 from p2pfl_tensorflow.runtime import build_seeded, check_backend, configure_threads
-from p2pfl_tensorflow.settings import KerasSettings, parse_settings, resolve_builder
+from p2pfl_tensorflow.settings import PARSER, KerasSettings
+from p2pfl_tensorflow.steps import KerasStepTerms, make_predict_logits, make_train_step
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +50,8 @@ class KerasLearner(Learner):
     Args:
         model: A built Keras model.
         data: The node's data.
-        settings: Optimizer, batch size and epochs; ``model`` and
-            ``model_args`` are not used here.
+        settings: Optimizer, batch size and epochs; ``model``,
+            ``model_args`` and ``algorithm`` are not used here.
         seed: Seed of the data order.
         callbacks: Algorithm callbacks such as FedProx.
     """
@@ -70,6 +80,7 @@ class KerasLearner(Learner):
         self.model = model
         self.settings = settings
         self._names = weight_names(model)
+        self._trainable_names = weight_names(model, model.trainable_variables)
         self._lock = threading.RLock()
         self._extra: dict[str, np.ndarray] = {}
 
@@ -80,7 +91,11 @@ class KerasLearner(Learner):
 
         self.optimizer = _make_optimizer(settings)
         self.optimizer.build(model.trainable_variables)
-        self._train_step, self._logits = self._make_steps(data.input_shape)
+        self._train_step = make_train_step(model, self.optimizer, data.input_shape)
+        self._logits = make_predict_logits(model, data.input_shape)
+        # Built on the first fit with FedProx or SCAFFOLD, then reused.
+        self._step_terms: KerasStepTerms | None = None
+        self._train_step_with_terms: Callable[..., tf.Tensor] | None = None
 
     @classmethod
     def from_settings(
@@ -92,11 +107,25 @@ class KerasLearner(Learner):
             ConfigError: Invalid settings, an unknown builder, or a builder
                 that rejects ``model_args`` or returns no Keras model.
         """
-        parsed = parse_settings(settings)
+        parsed = PARSER.parse(settings)
         configure_threads(parsed.threads)
-        builder = resolve_builder(parsed.model)
-        model = _call_builder(builder, parsed, data, seed)
-        return cls(model, data, settings=parsed, seed=seed)
+
+        def build(builder: Callable[..., keras.Model]) -> keras.Model:
+            make = functools.partial(
+                builder, data.input_shape, data.num_classes, **parsed.model_args
+            )
+            return build_seeded(make, data.input_shape, seed)
+
+        model = PARSER.build_model(
+            parsed.model,
+            parsed.model_args,
+            build,
+            model_type=keras.Model,
+            type_name="keras.Model",
+        )
+        logger.debug("Built Keras model %s with seed %d", model.name, seed)
+        callbacks = learner_callbacks(parsed.algorithm)
+        return cls(model, data, settings=parsed, seed=seed, callbacks=callbacks)
 
     @classmethod
     def from_model(
@@ -125,8 +154,8 @@ class KerasLearner(Learner):
             seed: Seed of the data order.
             callbacks: Algorithm callbacks.
             **settings: ``optimizer``, ``learning_rate``, ``momentum``,
-                ``batch_size``, ``epochs`` and ``threads``, as in an
-                experiment file.
+                ``batch_size``, ``epochs``, ``threads`` and ``algorithm``, as
+                in an experiment file.
 
         Raises:
             ConfigError: An unknown or invalid setting.
@@ -136,10 +165,11 @@ class KerasLearner(Learner):
                 "learner.model_args: from_model takes a built model; remove "
                 "model_args and pass the arguments to your builder"
             )
-        parsed = parse_settings(settings)
+        parsed = PARSER.parse(settings)
         configure_threads(parsed.threads)
         if not model.weights:
             model = build_seeded(lambda: model, data.input_shape, seed)
+        callbacks = [*(callbacks or []), *learner_callbacks(parsed.algorithm)]
         return cls(model, data, settings=parsed, seed=seed, callbacks=callbacks)
 
     def get_weights(self) -> ModelWeights:
@@ -154,7 +184,7 @@ class KerasLearner(Learner):
             )
 
     def set_weights(self, weights: ModelWeights) -> None:
-        """Load weights, checking names, shapes and dtypes.
+        """Load weights, checking names, shapes and dtypes, and keep their ``extra``.
 
         Raises:
             ModelMismatchError: Layer names, shapes or dtypes differ; the
@@ -177,107 +207,91 @@ class KerasLearner(Learner):
                 )
             for name, variable in zip(self._names, self.model.weights, strict=True):
                 variable.assign(weights[name])
-            self._extra = {}
+            self._extra = dict(weights.extra)
 
     def fit(self, round: int = 0) -> dict[str, float]:
         """Train ``epochs`` epochs; return the mean batch loss as ``loss``.
+
+        FedProx and SCAFFOLD add their terms to the gradients of the trainable
+        variables; BatchNorm statistics and other non-trainable weights get
+        none. Callbacks see the weights with the ``extra`` arrays of the last
+        ``set_weights``.
 
         Args:
             round: The learning round; the data order is seeded from
                 ``(seed, round)``.
         """
         with self._lock:
-            start = self.get_weights()
-            for callback in self.callbacks:
-                callback.on_fit_start(self, start)
-            losses = self._train_epochs(np.random.default_rng([self.seed, round]))
-            self._finish_fit()
+            terms = begin_fit(self, self._trainable_names)
+            step = self._train_step if terms is None else self._step_with(terms)
+            rng = np.random.default_rng([self.seed, round])
+            losses = self._train_epochs(step, rng)
+            # Adam has momentum 0 here, so its steps count as plain SGD steps.
+            # NOTE: the Keras optimizer keeps its momentum between rounds, which
+            # SCAFFOLD's step count assumes empty at the start of the round.
+            step_size = momentum_step_size(
+                self.settings.learning_rate, self.settings.momentum, len(losses)
+            )
+            end_fit(self, len(losses), step_size)
             return {"loss": float(np.mean(losses)) if losses else 0.0}
 
     def evaluate(self) -> dict[str, float]:
         """Return cross-entropy ``loss`` and ``accuracy`` on the test split."""
         with self._lock:
-            total = len(self._y_test)
-            if total == 0:
-                return {"loss": 0.0, "accuracy": 0.0}
-            loss_sum = 0.0
-            correct = 0
-            for begin in range(0, total, EVALUATION_BATCH_SIZE):
-                x = self._x_test[begin : begin + EVALUATION_BATCH_SIZE]
-                y = self._y_test[begin : begin + EVALUATION_BATCH_SIZE]
-                logits = self._logits(x).numpy().astype(np.float64)
-                shifted = logits - logits.max(axis=1, keepdims=True)
-                log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-                loss_sum += float(-log_probs[np.arange(len(y)), y].sum())
-                correct += int((logits.argmax(axis=1) == y).sum())
-            return {"loss": loss_sum / total, "accuracy": correct / total}
+            return classification_metrics(
+                lambda rows: self._logits(self._x_test[rows]).numpy(),
+                self._y_test,
+                EVALUATION_BATCH_SIZE,
+            )
 
-    def _train_epochs(self, rng: np.random.Generator) -> list[float]:
+    def _train_epochs(
+        self, step: Callable[..., tf.Tensor], rng: np.random.Generator
+    ) -> list[float]:
         losses: list[float] = []
         count = len(self._y_train)
         for _ in range(self.epochs):
             order = rng.permutation(count)
             for begin in range(0, count, self.batch_size):
                 batch = order[begin : begin + self.batch_size]
-                loss = self._train_step(self._x_train[batch], self._y_train[batch])
+                loss = step(self._x_train[batch], self._y_train[batch])
                 losses.append(float(loss))
         return losses
 
-    def _finish_fit(self) -> None:
-        trained = self.get_weights()
-        shared = trained
-        for callback in self.callbacks:
-            shared = callback.on_fit_end(self, shared)
-        if shared is not trained:
-            self.set_weights(shared)
-            self._extra = dict(shared.extra)
+    def _step_with(self, terms: StepTerms) -> Callable[..., tf.Tensor]:
+        """Return the training step with the round's terms loaded.
 
-    def _make_steps(
-        self, input_shape: tuple[int, ...]
-    ) -> tuple[Callable[..., tf.Tensor], Callable[..., tf.Tensor]]:
-        """Build the training and inference steps, traced once for any batch size.
-
-        Each learner gets its own closures, because TensorFlow warns about
-        excessive retracing when the instances of one method trace in turn.
+        The step and its term variables are built on the first call only.
         """
-        model, optimizer = self.model, self.optimizer
-        sample = tf.TensorSpec((None, *input_shape), tf.float32)
-        labels = tf.TensorSpec((None,), tf.int64)
-
-        def train_step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-            variables = model.trainable_variables
-            with tf.GradientTape() as tape:
-                logits = model(x, training=True)
-                loss = tf.reduce_mean(
-                    tf.nn.sparse_softmax_cross_entropy_with_logits(
-                        labels=y, logits=logits
-                    )
-                )
-                objective = loss + tf.add_n(model.losses) if model.losses else loss
-            gradients = tape.gradient(objective, variables)
-            optimizer.apply_gradients(zip(gradients, variables, strict=True))
-            return loss
-
-        def predict_logits(x: tf.Tensor) -> tf.Tensor:
-            return tf.cast(model(x, training=False), tf.float32)
-
-        return (
-            tf.function(train_step, input_signature=[sample, labels]),
-            tf.function(predict_logits, input_signature=[sample]),
-        )
+        if self._step_terms is None or self._train_step_with_terms is None:
+            self._step_terms = KerasStepTerms(
+                self.model.trainable_variables, self._trainable_names
+            )
+            self._train_step_with_terms = make_train_step(
+                self.model, self.optimizer, self.data.input_shape, self._step_terms
+            )
+        self._step_terms.assign(terms)
+        return self._train_step_with_terms
 
 
-def weight_names(model: keras.Model) -> list[str]:
-    """Return the exchanged name of each of ``model.weights``, in order.
+def weight_names(
+    model: keras.Model, variables: list[keras.Variable] | None = None
+) -> list[str]:
+    """Return the exchanged name of each weight of ``model``, in order.
 
     The name is the weight's Keras path without the leading model name, so
     ``mlp/hidden0/kernel`` becomes ``hidden0/kernel``.
+
+    Args:
+        model: The model.
+        variables: Some of its weights, such as ``model.trainable_variables``;
+            all of ``model.weights`` by default.
 
     Raises:
         ValueError: Two weights share a path; give the layers distinct names.
     """
     prefix = f"{model.name}/"
-    names = [variable.path.removeprefix(prefix) for variable in model.weights]
+    chosen = model.weights if variables is None else variables
+    names = [variable.path.removeprefix(prefix) for variable in chosen]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(
@@ -293,28 +307,3 @@ def _make_optimizer(settings: KerasSettings) -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(
         learning_rate=settings.learning_rate, momentum=settings.momentum
     )
-
-
-def _call_builder(
-    builder: Callable[..., keras.Model],
-    settings: KerasSettings,
-    data: NodeData,
-    seed: int,
-) -> keras.Model:
-    def build() -> keras.Model:
-        return builder(data.input_shape, data.num_classes, **settings.model_args)
-
-    try:
-        model = build_seeded(build, data.input_shape, seed)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"learner.model_args: model {settings.model!r} rejected "
-            f"{settings.model_args!r}: {exc}"
-        ) from exc
-    if not isinstance(model, keras.Model):
-        raise ConfigError(
-            f"learner.model: builder {settings.model!r} returned "
-            f"{type(model).__qualname__}, not a keras.Model"
-        )
-    logger.debug("Built Keras model %s with seed %d", model.name, seed)
-    return model

@@ -9,10 +9,10 @@ names are the same in every process.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import keras
+from p2pfl_core.learning import builder_checks
 
 
 def build_mlp(
@@ -42,10 +42,9 @@ def build_mlp(
     Raises:
         ValueError: A width, the class count or the dropout is out of range.
     """
-    widths = _positive_widths("hidden", hidden)
-    _check_classes(num_classes)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    widths = builder_checks.positive_widths("hidden", hidden)
+    builder_checks.check_num_classes(num_classes)
+    builder_checks.check_dropout(dropout)
     layers: list[keras.layers.Layer] = [
         keras.Input(tuple(input_shape)),
         keras.layers.Flatten(name="flatten"),
@@ -92,9 +91,9 @@ def build_cnn(
         ValueError: The input shape is not an image, or a width is not positive.
     """
     height, width, depth = image_shape(input_shape)
-    widths = _positive_widths("channels", channels)
-    (hidden_width,) = _positive_widths("hidden", hidden)
-    _check_classes(num_classes)
+    widths = builder_checks.positive_widths("channels", channels)
+    (hidden_width,) = builder_checks.positive_widths("hidden", hidden)
+    builder_checks.check_num_classes(num_classes)
     layers: list[keras.layers.Layer] = [
         keras.Input(tuple(input_shape)),
         keras.layers.Reshape((height, width, depth), name="reshape"),
@@ -125,36 +124,4 @@ def image_shape(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
         ValueError: A flat sample whose size is not a square, or more than
             three dimensions.
     """
-    shape = tuple(int(size) for size in input_shape)
-    if len(shape) == 1:
-        side = math.isqrt(shape[0])
-        if side * side != shape[0] or side == 0:
-            raise ValueError(
-                f"cnn needs square images, but a sample has {shape[0]} features; "
-                "give the data as (height, width) or (height, width, channels)"
-            )
-        return side, side, 1
-    if len(shape) == 2:
-        return shape[0], shape[1], 1
-    if len(shape) == 3:
-        return shape[0], shape[1], shape[2]
-    raise ValueError(
-        f"cnn takes samples of 1 to 3 dimensions, got shape {shape}; "
-        "use a model builder of your own for other inputs"
-    )
-
-
-def _positive_widths(name: str, value: int | Sequence[int]) -> tuple[int, ...]:
-    widths = (value,) if isinstance(value, int) else tuple(value)
-    if not all(isinstance(w, int) and not isinstance(w, bool) for w in widths):
-        raise ValueError(
-            f"{name} must be an integer or a list of integers, got {value!r}"
-        )
-    if any(w < 1 for w in widths):
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return widths
-
-
-def _check_classes(num_classes: int) -> None:
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    return builder_checks.image_shape(input_shape, channels_last=True)

@@ -39,8 +39,3 @@ def build_unnamed(input_shape: tuple[int, ...], num_classes: int) -> keras.Model
             keras.layers.Dense(num_classes),
         ]
     )
-
-
-def build_nothing(input_shape: tuple[int, ...], num_classes: int) -> str:
-    """Return something that is not a model."""
-    return "not a model"

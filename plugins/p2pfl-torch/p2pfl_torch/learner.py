@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from p2pfl_core.algorithms.catalog import learner_callbacks
+from p2pfl_core.algorithms.step_terms import begin_fit, end_fit, momentum_step_size
 from p2pfl_core.data.dataset import NodeData
-from p2pfl_core.errors import ConfigError
 from p2pfl_core.learning.learner import Learner, LearnerCallback
 from p2pfl_core.weights import ModelWeights
 from torch import Tensor, nn
@@ -22,8 +23,9 @@ from p2pfl_torch.lightning_support import (
     training_step_loss,
 )
 from p2pfl_torch.seeding import build_seeded_model, round_seed
-from p2pfl_torch.settings import parse_settings, resolve_builder
+from p2pfl_torch.settings import PARSER
 from p2pfl_torch.state import load_weights_into, weights_from_module
+from p2pfl_torch.step_terms import TorchStepTerms
 
 logger = logging.getLogger(__name__)
 
@@ -107,30 +109,24 @@ class TorchLearner(Learner):
         """Build a learner from the ``learner`` section of an experiment file.
 
         Reads ``model``, ``model_args``, ``optimizer``, ``learning_rate``,
-        ``momentum``, ``batch_size``, ``epochs`` and ``threads``. The same
-        seed gives bit-identical initial weights.
+        ``momentum``, ``batch_size``, ``epochs``, ``threads`` and
+        ``algorithm``. The same seed gives bit-identical initial weights.
 
         Raises:
             ConfigError: An invalid setting, or a builder that rejects its
                 ``model_args`` or returns no ``nn.Module``; the message names
                 ``learner.<key>``.
         """
-        options = parse_settings(settings)
-        builder = resolve_builder(options.model)
-        try:
-            model = build_seeded_model(
+        options = PARSER.parse(settings)
+        model = PARSER.build_model(
+            options.model,
+            options.model_args,
+            lambda builder: build_seeded_model(
                 builder, seed, data.input_shape, data.num_classes, **options.model_args
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"learner.model_args: model {options.model!r} rejected "
-                f"{options.model_args}: {exc}"
-            ) from exc
-        if not isinstance(model, nn.Module):
-            raise ConfigError(
-                f"learner.model: {options.model!r} returned {type(model).__name__}, "
-                "not a torch.nn.Module"
-            )
+            ),
+            model_type=nn.Module,
+            type_name="torch.nn.Module",
+        )
         return cls(
             model,
             data,
@@ -141,6 +137,7 @@ class TorchLearner(Learner):
             epochs=options.epochs,
             batch_size=options.batch_size,
             threads=options.threads,
+            callbacks=learner_callbacks(options.algorithm),
         )
 
     @classmethod
@@ -170,14 +167,14 @@ class TorchLearner(Learner):
         )
 
     def set_weights(self, weights: ModelWeights) -> None:
-        """Load weights into the model.
+        """Load weights into the model and keep their ``extra`` arrays.
 
         Raises:
             ModelMismatchError: Layer names, shapes or dtypes differ from the
                 model's ``state_dict``; the message names each layer.
         """
         load_weights_into(self.model, weights)
-        self._extra = {}
+        self._extra = dict(weights.extra)
 
     def fit(self, round: int = 0) -> dict[str, float]:
         """Train ``epochs`` epochs on the train split; return the mean batch loss.
@@ -186,16 +183,17 @@ class TorchLearner(Learner):
         A trailing batch of one sample joins the batch before it, because
         BatchNorm cannot train on a single sample.
 
-        Callbacks get the starting weights, then the trained ones. When an
-        ``on_fit_end`` returns other weights, they are loaded into the model,
-        and ``get_weights`` includes their ``extra`` arrays until the next
-        ``set_weights``.
+        Callbacks get the starting weights, with the ``extra`` arrays of the
+        last ``set_weights``, then the trained ones. FedProx and SCAFFOLD add
+        their terms to the gradient of every trainable parameter before each
+        optimizer step; buffers such as BatchNorm statistics get none. When
+        an ``on_fit_end`` returns other weights, they are loaded into the
+        model, and ``get_weights`` includes their ``extra`` arrays until the
+        next ``set_weights``.
         """
-        self._extra = {}
-        if self.callbacks:
-            start = self.get_weights()
-            for callback in self.callbacks:
-                callback.on_fit_start(self, start)
+        trainable = self._trainable_parameters() if self.callbacks else {}
+        terms = begin_fit(self, trainable)
+        step_terms = None if terms is None else TorchStepTerms(terms, trainable)
         optimizer = self._make_optimizer(self.model.parameters())
         generator = torch.Generator().manual_seed(round_seed(self.seed, round))
         self.model.train()
@@ -209,10 +207,12 @@ class TorchLearner(Learner):
                     continue
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                value = float(loss.detach())
+                if step_terms is not None:
+                    value += step_terms.add_to_gradients()
                 optimizer.step()
-                losses.append(float(loss.detach()))
-        if self.callbacks:
-            self._run_fit_end_callbacks()
+                losses.append(value)
+        end_fit(self, len(losses), _mean_step_size(optimizer, len(losses)))
         mean_loss = float(np.mean(losses)) if losses else 0.0
         logger.debug(
             "round %d: trained %d epochs on %d samples, loss %.4f",
@@ -245,14 +245,14 @@ class TorchLearner(Learner):
             return training_step_loss(self.model, (x, y), batch_index)
         return self.loss_function(self.model(x), y)
 
-    def _run_fit_end_callbacks(self) -> None:
-        trained = self.get_weights()
-        shared = trained
-        for callback in self.callbacks:
-            shared = callback.on_fit_end(self, shared)
-        if shared is not trained:
-            self.set_weights(shared)
-        self._extra = dict(shared.extra)
+    def _trainable_parameters(self) -> dict[str, nn.Parameter]:
+        """Return the parameters that train, by their ``state_dict`` name."""
+        names = self.model.state_dict().keys()
+        return {
+            name: parameter
+            for name, parameter in self.model.named_parameters()
+            if parameter.requires_grad and name in names
+        }
 
     def _optimizer_factory(
         self,
@@ -274,6 +274,23 @@ class TorchLearner(Learner):
             f"unknown optimizer {optimizer!r}; use 'sgd', 'adam' or a function "
             "from parameters to a torch.optim.Optimizer"
         )
+
+
+def _mean_step_size(optimizer: torch.optim.Optimizer, steps: int) -> float:
+    """Return the mean step size of a round, for SCAFFOLD's control update.
+
+    SGD with heavy-ball momentum moves further than its learning rate;
+    other optimizers count as plain SGD steps of their learning rate.
+    """
+    group = optimizer.param_groups[0]
+    learning_rate = float(group["lr"])
+    if (
+        isinstance(optimizer, torch.optim.SGD)
+        and not group.get("nesterov", False)
+        and group.get("dampening", 0.0) == 0.0
+    ):
+        return momentum_step_size(learning_rate, float(group["momentum"]), steps)
+    return learning_rate
 
 
 def _batches(order: Tensor, batch_size: int) -> Iterator[Tensor]:

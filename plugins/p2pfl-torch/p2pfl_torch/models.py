@@ -12,6 +12,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from p2pfl_core.learning import builder_checks
 from torch import Tensor, nn
 
 
@@ -62,10 +63,9 @@ def build_mlp(
     Raises:
         ValueError: A width, the class count or the dropout is out of range.
     """
-    widths = _positive_widths("hidden", hidden)
-    _check_classes(num_classes)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    widths = builder_checks.positive_widths("hidden", hidden)
+    builder_checks.check_num_classes(num_classes)
+    builder_checks.check_dropout(dropout)
     layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())
     width = math.prod(input_shape)
     for index, size in enumerate(widths):
@@ -110,9 +110,9 @@ def build_cnn(
         ValueError: The input shape is not an image, or a width is not positive.
     """
     depth, height, width = image_shape(input_shape)
-    widths = _positive_widths("channels", channels)
-    (hidden_width,) = _positive_widths("hidden", hidden)
-    _check_classes(num_classes)
+    widths = builder_checks.positive_widths("channels", channels)
+    (hidden_width,) = builder_checks.positive_widths("hidden", hidden)
+    builder_checks.check_num_classes(num_classes)
     layers: OrderedDict[str, nn.Module] = OrderedDict(
         reshape=Reshape((depth, height, width))
     )
@@ -139,36 +139,4 @@ def image_shape(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
         ValueError: A flat sample whose size is not a square, or more than
             three dimensions.
     """
-    shape = tuple(int(size) for size in input_shape)
-    if len(shape) == 1:
-        side = math.isqrt(shape[0])
-        if side * side != shape[0] or side == 0:
-            raise ValueError(
-                f"cnn needs square images, but a sample has {shape[0]} features; "
-                "give the data as (height, width) or (channels, height, width)"
-            )
-        return 1, side, side
-    if len(shape) == 2:
-        return 1, shape[0], shape[1]
-    if len(shape) == 3:
-        return shape[0], shape[1], shape[2]
-    raise ValueError(
-        f"cnn takes samples of 1 to 3 dimensions, got shape {shape}; "
-        "use a model builder of your own for other inputs"
-    )
-
-
-def _positive_widths(name: str, value: int | Sequence[int]) -> tuple[int, ...]:
-    widths = (value,) if isinstance(value, int) else tuple(value)
-    if not all(isinstance(w, int) and not isinstance(w, bool) for w in widths):
-        raise ValueError(
-            f"{name} must be an integer or a list of integers, got {value!r}"
-        )
-    if any(w < 1 for w in widths):
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return widths
-
-
-def _check_classes(num_classes: int) -> None:
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    return builder_checks.image_shape(input_shape, channels_last=False)

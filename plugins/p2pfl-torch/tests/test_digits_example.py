@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from p2pfl_core.cli.main import _add_builtin_commands, cli
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "digits.yaml"

@@ -1,16 +1,17 @@
-"""Training, evaluation, seeding and callbacks of the torch learner."""
+"""Seeding, batching, threads and Lightning-style modules of the torch learner.
+
+The learner contract (test_contract.py) covers training, evaluation, seeds,
+weights and algorithm callbacks.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 
-import numpy as np
-import pytest
 import torch
 from p2pfl_core.data.dataset import NodeData
-from p2pfl_core.learning.learner import Learner, LearnerCallback
-from p2pfl_core.weights import ModelWeights
+from p2pfl_core.testing.learner_contract import changed_layers, digits_node_data
 from torch import Tensor, nn
 
 from p2pfl_torch.learner import TorchLearner
@@ -19,99 +20,6 @@ from p2pfl_torch.seeding import build_seeded_model
 
 def build(data: NodeData, seed: int = 0, **settings: object) -> TorchLearner:
     return TorchLearner.from_settings(dict(settings), data, seed=seed)
-
-
-def same_weights(first: ModelWeights, second: ModelWeights) -> bool:
-    return list(first) == list(second) and all(
-        np.array_equal(first[name], second[name]) for name in first
-    )
-
-
-def test_fit_changes_weights(small_digits: NodeData) -> None:
-    """One round of training moves every layer and reports a positive loss."""
-    learner = build(small_digits)
-    before = learner.get_weights()
-    metrics = learner.fit(0)
-    after = learner.get_weights()
-    assert metrics["loss"] > 0.0
-    for name in before:
-        assert not np.array_equal(before[name], after[name]), name
-
-
-def test_evaluate_returns_loss_and_accuracy(small_digits: NodeData) -> None:
-    """Evaluation reports a positive loss and an accuracy in [0, 1]."""
-    learner = build(small_digits)
-    learner.fit(0)
-    metrics = learner.evaluate()
-    assert set(metrics) == {"loss", "accuracy"}
-    assert metrics["loss"] > 0.0
-    assert 0.0 <= metrics["accuracy"] <= 1.0
-
-
-def test_evaluate_zero_model_exact() -> None:
-    """All-zero logits give loss ln(10) and the share of label 0 as accuracy."""
-    data = NodeData(
-        np.zeros((2, 64), np.float32),
-        np.array([0, 1]),
-        np.ones((4, 64), np.float32),
-        np.array([0, 0, 1, 2]),
-        10,
-    )
-    learner = build(data, model_args={"hidden": []})
-    zeros = {k: np.zeros_like(v) for k, v in learner.get_weights().items()}
-    learner.set_weights(ModelWeights(zeros))
-    metrics = learner.evaluate()
-    assert metrics["loss"] == pytest.approx(2.302585, abs=1e-6)
-    assert metrics["accuracy"] == 0.5
-
-
-def test_evaluate_empty_test_split() -> None:
-    """A node without test samples reports zeros instead of failing."""
-    data = NodeData(
-        np.ones((3, 64), np.float32),
-        np.array([0, 1, 2]),
-        np.zeros((0, 64), np.float32),
-        np.zeros((0,), np.int64),
-        10,
-    )
-    assert build(data).evaluate() == {"loss": 0.0, "accuracy": 0.0}
-
-
-def test_same_seed_same_initial_weights(small_digits: NodeData) -> None:
-    """Two learners with one seed start from bit-identical weights."""
-    first = build(small_digits, seed=7, model="cnn").get_weights()
-    second = build(small_digits, seed=7, model="cnn").get_weights()
-    assert same_weights(first, second)
-
-
-def test_other_seed_other_initial_weights(small_digits: NodeData) -> None:
-    """Another seed gives other initial weights."""
-    first = build(small_digits, seed=7).get_weights()
-    second = build(small_digits, seed=8).get_weights()
-    assert not np.array_equal(first["hidden0.weight"], second["hidden0.weight"])
-
-
-def test_seeded_build_in_threads(small_digits: NodeData) -> None:
-    """Four learners built at once in threads match a sequential build."""
-    expected = build(small_digits, seed=3).get_weights()
-    results: list[ModelWeights] = []
-    barrier = threading.Barrier(4)
-    lock = threading.Lock()
-
-    def worker() -> None:
-        barrier.wait(timeout=10)
-        weights = build(small_digits, seed=3).get_weights()
-        with lock:
-            results.append(weights)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert len(results) == 4
-    for weights in results:
-        assert same_weights(weights, expected)
 
 
 def interleaving_builder() -> nn.Module:
@@ -158,26 +66,9 @@ def test_build_keeps_global_generator(small_digits: NodeData) -> None:
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_data_order_depends_on_round(small_digits: NodeData) -> None:
-    """The same round trains identically; another round differs."""
-    first, second, third = (build(small_digits, seed=4) for _ in range(3))
-    first.fit(2)
-    second.fit(2)
-    third.fit(3)
-    assert same_weights(first.get_weights(), second.get_weights())
-    assert not same_weights(first.get_weights(), third.get_weights())
-
-
-def test_one_sample_batch_joins_previous(digits_split: NodeData) -> None:
+def test_one_sample_batch_joins_previous() -> None:
     """193 samples in batches of 32 make six steps, none of one sample."""
-    data = NodeData(
-        digits_split.x_train[:193],
-        digits_split.y_train[:193],
-        digits_split.x_test,
-        digits_split.y_test,
-        10,
-    )
-    learner = build(data, model_args={"batch_norm": True})
+    learner = build(digits_node_data(train=193), model_args={"batch_norm": True})
     learner.fit(0)
     steps = learner.get_weights()["norm0.num_batches_tracked"]
     assert int(steps) == 6
@@ -198,39 +89,6 @@ def test_threads_setting_overrides(small_digits: NodeData) -> None:
     torch.set_num_threads(1)
     build(small_digits, threads=2)
     assert torch.get_num_threads() == 2
-
-
-class RecordingCallback(LearnerCallback):
-    """Records the weights passed to each hook and adds an ``extra`` array."""
-
-    def __init__(self) -> None:
-        self.start: ModelWeights | None = None
-        self.end: ModelWeights | None = None
-
-    def on_fit_start(self, learner: Learner, weights: ModelWeights) -> None:
-        self.start = weights
-
-    def on_fit_end(self, learner: Learner, weights: ModelWeights) -> ModelWeights:
-        self.end = weights
-        shared = weights.copy()
-        shared.extra["control"] = np.arange(3, dtype=np.float32)
-        return shared
-
-
-def test_callbacks_wrap_fit(small_digits: NodeData) -> None:
-    """Callbacks see the start and trained weights; their extra is shared."""
-    callback = RecordingCallback()
-    learner = build(small_digits)
-    learner.callbacks.append(callback)
-    initial = learner.get_weights()
-    learner.fit(0)
-    assert callback.start is not None
-    assert callback.end is not None
-    assert same_weights(callback.start, initial)
-    assert same_weights(callback.end, learner.get_weights())
-    assert learner.get_weights().extra["control"].tolist() == [0.0, 1.0, 2.0]
-    learner.set_weights(initial)
-    assert learner.get_weights().extra == {}
 
 
 class LightningStyle(nn.Module):
@@ -269,7 +127,7 @@ def test_lightning_style_module_trains(small_digits: NodeData) -> None:
     # 200 samples in batches of 50, 2 epochs, 2 rounds.
     assert trained.steps == 16
     assert model.steps == 0
-    assert not same_weights(before, learner.get_weights())
+    assert changed_layers(before, learner.get_weights())
     assert learner.evaluate()["accuracy"] > 0.5
 
 
