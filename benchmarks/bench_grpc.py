@@ -5,7 +5,7 @@ Measures, in one process:
 - a 40 MB model message (10 M float32 encoded by ``encode_weights`` in a
   ``model`` message, as a node sends it) between two ``GrpcProtocol``
   endpoints, timed from ``send`` until the receiver's handler has the whole
-  message, so ``Message.encode`` is included;
+  message, so encoding the message is included;
 - the same bytes over a raw TCP socket (length prefix, ``recv_into`` a
   preallocated buffer), the ceiling for any transport on this machine;
 - the ratio of the two throughputs (target: at least 0.5);
@@ -15,6 +15,10 @@ Measures, in one process:
 gRPC and TCP transfers alternate, so both see the same load from other
 programs. Each transfer also records the CPU time and minor page faults of
 the whole process, which vary less than wall time on shared cores.
+
+p2pfl-grpc sets glibc's malloc parameters when its first endpoint is created,
+unless ``P2PFL_GRPC_TUNE_MALLOC=0`` is set, and the output states whether it
+did.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ TARGET_RATIO = 0.5
 WAIT_SECONDS = 30.0
 WARMUP_ROUND_TRIPS = 50
 PING, PONG = "bench_ping", "bench_pong"
+_YES_NO = {True: "yes", False: "no"}
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,20 @@ def model_message(origin: str) -> Message:
     weights = ModelWeights({"dense.weight": layer}, 1000, (origin,))
     args = {"kind": "model", "contributor": origin}
     return Message(MODEL, origin, 0, args, encode_weights(weights))
+
+
+def peak_rss_mb() -> float:
+    """Return the peak resident memory of this process so far, in MB (Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+
+
+def malloc_tuned() -> bool | None:
+    """Return whether p2pfl-grpc set glibc's malloc parameters, None if unknown."""
+    try:
+        from p2pfl_grpc.allocation import tune_malloc
+    except ImportError:  # a p2pfl-grpc version without this setting
+        return None
+    return tune_malloc()
 
 
 def start_pair() -> tuple[GrpcProtocol, GrpcProtocol]:
@@ -312,7 +331,12 @@ def main() -> None:
             f"{name:<16} {row.ms_median:>10.1f} {row.cpu_ms_median:>8.1f} "
             f"{row.page_faults_median:>12.0f} {row.gb_per_s:>7.2f}"
         )
-    print("(gRPC includes Message.encode; CPU and page faults of the whole process)")
+    print("(gRPC includes encoding; CPU and page faults of the whole process)")
+    tuned = malloc_tuned()
+    print(
+        f"malloc parameters set by p2pfl-grpc: {_YES_NO.get(tuned, 'unknown')}; "
+        f"peak resident memory {peak_rss_mb():.0f} MB"
+    )
     verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
     print(
         f"gRPC / raw TCP throughput = {ratio:.2f} ({verdict} the target {TARGET_RATIO})"
@@ -325,6 +349,8 @@ def main() -> None:
         "grpc",
         {
             "model_message_bytes": size,
+            "malloc_tuned": tuned,
+            "peak_rss_mb": round(peak_rss_mb(), 1),
             "transfers": repeats,
             **grpc.to_json("grpc"),
             **tcp.to_json("tcp"),

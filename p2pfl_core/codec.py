@@ -94,10 +94,13 @@ def encode_weights(weights: ModelWeights) -> bytes:
     data_start = _align(_PREFIX.size + len(header))
     out = bytearray(data_start + offset)
     _PREFIX.pack_into(out, 0, MAGIC, VERSION, len(header))
-    out[_PREFIX.size : _PREFIX.size + len(header)] = header
+    # Writing through a memoryview copies once; a bytearray slice assignment
+    # from another buffer would copy into a temporary first.
+    view = memoryview(out)
+    view[_PREFIX.size : _PREFIX.size + len(header)] = header
     for entry, array in zip(entries, arrays, strict=True):
         start = data_start + entry["offset"]
-        out[start : start + entry["nbytes"]] = array.reshape(-1).view(np.uint8).data
+        view[start : start + entry["nbytes"]] = array.reshape(-1).view(np.uint8).data
     return bytes(out)
 
 

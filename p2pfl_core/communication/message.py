@@ -57,6 +57,15 @@ class Message:
 
     def encode(self) -> bytes:
         """Encode the message into bytes."""
+        return b"".join(self.encode_parts())
+
+    def encode_parts(self) -> tuple[bytes, bytes | memoryview]:
+        """Encode the prefix and header; return them and the payload, not copied.
+
+        ``b"".join(message.encode_parts())`` equals ``message.encode()``. A
+        transport can send the two parts one after the other and so avoid
+        copying a large payload into a new buffer.
+        """
         header = json.dumps(
             {
                 "cmd": self.cmd,
@@ -69,7 +78,7 @@ class Message:
         prefix = _PREFIX.pack(
             MAGIC, VERSION, self.ttl, self.msg_id, len(header), len(self.payload)
         )
-        return b"".join((prefix, header, self.payload))
+        return prefix + header, self.payload
 
 
 def peek_id_and_ttl(data: bytes) -> tuple[bytes, int]:
@@ -127,5 +136,6 @@ def decode_message(data: bytes, *, max_bytes: int | None = None) -> Message:
         raise DecodeError("message header: round must be an integer")
     if not isinstance(args, dict):
         raise DecodeError("message header: args must be an object")
-    payload = memoryview(data)[PREFIX_SIZE + header_len :]
+    # Read-only, so decoded arrays never write into a transport's buffer.
+    payload = memoryview(data).toreadonly()[PREFIX_SIZE + header_len :]
     return Message(cmd, origin, rnd, args, payload, ttl, bytes(msg_id))

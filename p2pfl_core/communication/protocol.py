@@ -347,7 +347,7 @@ class CommunicationProtocol(ABC):
             if address in self._neighbors:
                 self._neighbors[address] = time.monotonic()
 
-    def deliver(self, sender: str, data: bytes) -> None:
+    def deliver(self, sender: str, data: bytes | bytearray) -> None:
         """Accept bytes from ``sender``; called by the transport's threads.
 
         The sender's deadline is refreshed here, before queueing, so a busy

@@ -18,10 +18,11 @@ from typing import Any
 
 import grpc
 
+from p2pfl_grpc.framing import EncodedMessage, encode_chunk, split_into_chunks
 from p2pfl_grpc.proto import node_pb2, node_pb2_grpc
 from p2pfl_grpc.ratelimit import RateLimitedLog
 from p2pfl_grpc.reassembly import TRANSFER_ID_BYTES
-from p2pfl_grpc.server import grpc_message_limit
+from p2pfl_grpc.server import SERVICE, grpc_message_limit
 from p2pfl_grpc.settings import MIB, GrpcSettings
 from p2pfl_grpc.tls import channel_options
 
@@ -94,7 +95,15 @@ class Peer:
         self.settings = settings
         self.channel = open_channel(address, settings, credentials)
         self._stub = node_pb2_grpc.NodeTransportStub(self.channel)  # type: ignore[no-untyped-call]
-        self._queue: queue.Queue[bytes | None] = queue.Queue(settings.queue_size)
+        # Chunks are serialized by encode_chunk, so gRPC gets them as bytes.
+        self._send_chunks = self.channel.stream_unary(
+            f"/{SERVICE}/SendChunks",
+            request_serializer=None,
+            response_deserializer=node_pb2.Ack.FromString,
+        )
+        self._queue: queue.Queue[EncodedMessage | None] = queue.Queue(
+            settings.queue_size
+        )
         self._error: ConnectionError | None = None
         self._closing = threading.Event()
         self._draining = threading.Event()
@@ -137,7 +146,7 @@ class Peer:
             ) from None
         self._thread.start()
 
-    def enqueue(self, data: bytes) -> None:
+    def enqueue(self, data: EncodedMessage) -> None:
         """Queue one encoded message for sending; never blocks.
 
         Raises:
@@ -214,7 +223,7 @@ class Peer:
                 self._timer.cancel()
             self.channel.close()
 
-    def _send_with_retries(self, data: bytes) -> None:
+    def _send_with_retries(self, data: EncodedMessage) -> None:
         backoff = self.settings.retry_backoff
         for attempt in range(self.settings.retries + 1):
             try:
@@ -248,30 +257,32 @@ class Peer:
                 return
         self._fail(f"{code.name} {details}")
 
-    def _call(self, data: bytes) -> None:
+    def _call(self, data: EncodedMessage) -> None:
         timeout = self.settings.rpc_timeout
         if len(data) <= self.settings.chunk_bytes:
-            envelope = node_pb2.Envelope(sender=self.sender, data=data)
+            envelope = node_pb2.Envelope(sender=self.sender, data=data.join())
             self._stub.Send(envelope, timeout=timeout)
         else:
             timeout += len(data) / STREAM_BYTES_PER_SECOND
-            self._stub.SendChunks(self._chunks(data), timeout=timeout)
+            self._send_chunks(self._chunks(data), timeout=timeout)
 
-    def _chunks(self, data: bytes) -> Iterator[node_pb2.Chunk]:
+    def _chunks(self, data: EncodedMessage) -> Iterator[bytes]:
         size = self.settings.chunk_bytes
         total = -(-len(data) // size)
         transfer_id = os.urandom(TRANSFER_ID_BYTES)
-        for index in range(total):
+        runs = split_into_chunks(data.pieces, size)
+        for index, (offset, views) in enumerate(runs):
             if index and self._on_progress is not None:
                 self._on_progress(self.address)
-            yield node_pb2.Chunk(
+            header = node_pb2.Chunk(
                 sender=self.sender,
                 transfer_id=transfer_id,
                 index=index,
                 total=total,
                 total_size=len(data),
-                data=data[index * size : (index + 1) * size],
+                offset=offset,
             )
+            yield encode_chunk(header, views)
 
     def _fail(self, reason: str) -> None:
         attempts = self.settings.retries + 1

@@ -12,13 +12,16 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import grpc
+from p2pfl_core.communication.message import Message
 from p2pfl_core.communication.protocol import CommunicationProtocol, ProtocolSettings
 from p2pfl_core.errors import ConfigError, P2PFLError
 
 from p2pfl_grpc.address import DEFAULT_HOST, is_loopback, join_address, split_address
+from p2pfl_grpc.allocation import tune_malloc
+from p2pfl_grpc.framing import EncodedMessage
 from p2pfl_grpc.peer import Peer
 from p2pfl_grpc.reassembly import Reassembler
 from p2pfl_grpc.server import TransportServicer, build_server
@@ -56,6 +59,12 @@ class GrpcProtocol(CommunicationProtocol):
         ConfigError: Plain text on a non-loopback host without
             ``insecure``, or an address that peers cannot reach.
         OSError: The port cannot be bound.
+
+    Note:
+        The first instance in a process sets glibc's malloc parameters for
+        the whole process, so large messages reuse memory. Set
+        ``P2PFL_GRPC_TUNE_MALLOC=0`` to prevent it, and see
+        :func:`p2pfl_grpc.allocation.tune_malloc` for what is set.
     """
 
     name = "grpc"
@@ -68,6 +77,7 @@ class GrpcProtocol(CommunicationProtocol):
         grpc_settings: GrpcSettings | None = None,
     ) -> None:
         config = grpc_settings or GrpcSettings()
+        tune_malloc()
         host, port = _checked_host_port(address or f"{DEFAULT_HOST}:0")
         bind_host = config.bind_host or host
         _check_plain_text(config, host, bind_host)
@@ -172,12 +182,15 @@ class GrpcProtocol(CommunicationProtocol):
             server.stop(grace).wait()
             pool.shutdown(wait=True)
 
-    def _on_receive(self, sender: str, data: bytes) -> None:
+    def _on_receive(self, sender: str, data: bytes | bytearray) -> None:
         with self._peers_lock:
             peer = self._peers.get(sender)
         if peer is not None and peer.failed:
             peer.revive()
-        self.deliver(sender, data)
+        # NOTE: a chunked message arrives as the bytearray it was reassembled
+        # in, to save a copy. deliver() and decode_message() use only what
+        # bytes and bytearray share, although deliver() is typed for bytes.
+        self.deliver(sender, cast(bytes, data))
 
     def _mark_alive(self, address: str) -> None:
         # A stream delays the heartbeats queued behind it, so each chunk taken
@@ -243,7 +256,19 @@ class GrpcProtocol(CommunicationProtocol):
         for peer in peers:
             peer.close(max(0.0, deadline - time.monotonic()))
 
-    def _transmit(self, address: str, data: bytes) -> None:
+    def send(self, address: str, message: Message) -> bool:
+        """Send a message to one neighbour; return False when it failed.
+
+        The payload is not copied into one buffer with the header. The
+        message waits in the queue as its two parts, and each chunk is cut
+        from them when it is sent, so the payload must not change meanwhile.
+        """
+        encoded = EncodedMessage(message.encode_parts())
+        # NOTE: the base class only takes len() of the data it passes on to
+        # _transmit, which accepts an EncodedMessage as well as bytes.
+        return self._send_raw(address, cast(bytes, encoded), message.cmd)
+
+    def _transmit(self, address: str, data: bytes | EncodedMessage) -> None:
         limit = self.grpc_settings.max_message_bytes
         if len(data) > limit:
             raise MessageTooLargeError(
@@ -255,6 +280,8 @@ class GrpcProtocol(CommunicationProtocol):
             peer = self._peers.get(address)
         if peer is None:
             raise ConnectionError(f"{address} is not connected; call connect() first")
+        if isinstance(data, bytes):
+            data = EncodedMessage((data,))
         peer.enqueue(data)
 
 

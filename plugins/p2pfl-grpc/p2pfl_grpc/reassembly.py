@@ -3,18 +3,25 @@
 Chunks are grouped by (sender, transfer id), never by arrival order, so the
 chunks of several messages may interleave. Every chunk is checked against the
 first chunk of its transfer (same ``total`` and ``total_size``) and against
-the size limit before anything is kept. A transfer that gets no chunk for
-``timeout`` seconds is discarded and its memory freed.
+the size limit, and its bytes must lie inside the message. It is then copied
+to its ``offset`` in one buffer of ``total_size`` bytes, which is delivered
+once the chunks cover it exactly. A chunk that overlaps the chunk received
+just before it is rejected at once, and any other overlap when the last chunk
+arrives, so checking costs O(n log n) for n chunks in any order. A transfer
+that gets no chunk for ``timeout`` seconds is discarded and its memory freed.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from p2pfl_grpc.allocation import unwritten_bytearray
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +34,20 @@ TransferKey = tuple[str, bytes]
 class ChunkFields(Protocol):
     """The fields of a chunk, as in the ``Chunk`` protobuf message."""
 
-    sender: str
-    transfer_id: bytes
-    index: int
-    total: int
-    total_size: int
-    data: bytes
+    @property
+    def sender(self) -> str: ...
+    @property
+    def transfer_id(self) -> bytes: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def total_size(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def data(self) -> bytes | memoryview: ...
 
 
 class ChunkError(ValueError):
@@ -43,13 +58,23 @@ class TransferTooLargeError(ChunkError):
     """A transfer announces more bytes than the receiver accepts."""
 
 
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    index: int
+
+
 @dataclass
 class _Transfer:
     total: int
     total_size: int
     last_seen: float
-    parts: list[bytes | None] = field(default_factory=list)
-    received: int = 0
+    # Holds leftover memory contents except where a chunk was copied.
+    buffer: bytearray
+    # Byte ranges of the received chunks, in arrival order.
+    spans: list[_Span] = field(default_factory=list)
+    indexes: set[int] = field(default_factory=set)
     received_bytes: int = 0
 
 
@@ -78,7 +103,7 @@ class Reassembler:
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes held by incomplete transfers."""
+        """Bytes received so far by incomplete transfers."""
         with self._lock:
             return sum(t.received_bytes for t in self._transfers.values())
 
@@ -88,10 +113,11 @@ class Reassembler:
         with self._lock:
             return len(self._transfers)
 
-    def add(self, chunk: ChunkFields) -> bytes | None:
+    def add(self, chunk: ChunkFields) -> bytearray | None:
         """Store one chunk; return the whole message when it was the last one.
 
-        A chunk whose index was already received is ignored.
+        A chunk whose index was already received is ignored. The returned
+        buffer belongs to the caller; the reassembler keeps no reference.
 
         Raises:
             TransferTooLargeError: The transfer is larger than ``max_bytes``.
@@ -112,7 +138,7 @@ class Reassembler:
             if not complete:
                 return None
             del self._transfers[key]
-        return b"".join(part for part in transfer.parts if part is not None)
+        return transfer.buffer
 
     def discard(self, keys: Iterable[TransferKey]) -> int:
         """Drop the given transfers if still incomplete; return how many were."""
@@ -134,7 +160,7 @@ class Reassembler:
                 "Discarded a partial message from %s: %d of %d chunks after %.0f s "
                 "without a new chunk",
                 sender,
-                transfer.received,
+                len(transfer.indexes),
                 transfer.total,
                 self.timeout,
             )
@@ -160,7 +186,8 @@ class Reassembler:
             raise ChunkError(
                 f"{ongoing} transfers from {key[0]} are already in progress"
             )
-        transfer = _Transfer(chunk.total, chunk.total_size, now, [None] * chunk.total)
+        buffer = unwritten_bytearray(chunk.total_size)
+        transfer = _Transfer(chunk.total, chunk.total_size, now, buffer)
         self._transfers[key] = transfer
         return transfer
 
@@ -175,27 +202,49 @@ class Reassembler:
             raise ChunkError(
                 f"chunk index {chunk.index} outside 0..{transfer.total - 1}"
             )
-        if not chunk.data:
+        size = len(chunk.data)
+        if size == 0:
             raise ChunkError(f"chunk {chunk.index} is empty")
 
-        if transfer.parts[chunk.index] is not None:
+        if chunk.index in transfer.indexes:
             self.duplicates_ignored += 1
             return False
-        size = transfer.received_bytes + len(chunk.data)
-        if size > transfer.total_size:
+        span = _Span(chunk.offset, chunk.offset + size, chunk.index)
+        if span.end > transfer.total_size:
             raise ChunkError(
-                f"chunks hold more than the announced {transfer.total_size} bytes"
-            )
-        transfer.parts[chunk.index] = bytes(chunk.data)
-        transfer.received += 1
-        transfer.received_bytes = size
-        transfer.last_seen = now
-
-        if transfer.received < transfer.total:
-            return False
-        if size != transfer.total_size:
-            raise ChunkError(
-                f"chunks hold {size} bytes, but the transfer announced "
+                f"chunk {chunk.index} at offset {span.start} with {size} bytes "
+                f"ends at byte {span.end}, more than the announced "
                 f"{transfer.total_size} bytes"
             )
+        if transfer.spans:
+            _check_no_overlap(transfer.spans[-1], span)
+        # Slice assignment to a bytearray first copies a source that is not
+        # a bytearray into a temporary one (CPython 3.11), a memoryview does not.
+        with memoryview(transfer.buffer) as view:
+            view[span.start : span.end] = chunk.data
+        transfer.spans.append(span)
+        transfer.indexes.add(chunk.index)
+        transfer.received_bytes += size
+        transfer.last_seen = now
+
+        if len(transfer.indexes) < transfer.total:
+            return False
+        ordered = sorted(transfer.spans, key=lambda s: s.start)
+        for earlier, later in itertools.pairwise(ordered):
+            _check_no_overlap(earlier, later)
+        # The spans lie inside the message and do not overlap, so they cover
+        # every byte exactly when their sizes add up to total_size.
+        if transfer.received_bytes != transfer.total_size:
+            raise ChunkError(
+                f"chunks hold {transfer.received_bytes} bytes, but the transfer "
+                f"announced {transfer.total_size} bytes"
+            )
         return True
+
+
+def _check_no_overlap(other: _Span, span: _Span) -> None:
+    if other.start < span.end and span.start < other.end:
+        raise ChunkError(
+            f"chunk {span.index} (bytes {span.start} to {span.end}) overlaps "
+            f"chunk {other.index} (bytes {other.start} to {other.end})"
+        )

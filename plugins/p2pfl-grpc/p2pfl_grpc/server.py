@@ -21,6 +21,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from p2pfl_grpc.address import check_sender
+from p2pfl_grpc.framing import MalformedChunkError, ReceivedChunk, parse_chunk
 from p2pfl_grpc.proto import node_pb2
 from p2pfl_grpc.ratelimit import RateLimitedLog
 from p2pfl_grpc.reassembly import (
@@ -54,6 +55,13 @@ def _parser(message_type: Any) -> Callable[[bytes], Any]:
             return _INVALID
 
     return parse
+
+
+def _parse_chunk(data: bytes) -> ReceivedChunk | object:
+    try:
+        return parse_chunk(data)
+    except MalformedChunkError:
+        return _INVALID
 
 
 @dataclass
@@ -106,7 +114,8 @@ class TransportServicer:
 
     Args:
         receive: Called with (sender, data) for every complete message; must
-            not block.
+            not block. ``data`` is a ``bytearray`` for a message that came in
+            chunks, and ``bytes`` otherwise.
         reassembler: Where chunks are put back together.
         max_message_bytes: Largest message accepted.
         alive: Called with the sender of every valid chunk, so a long transfer
@@ -115,7 +124,7 @@ class TransportServicer:
 
     def __init__(
         self,
-        receive: Callable[[str, bytes], None],
+        receive: Callable[[str, bytes | bytearray], None],
         reassembler: Reassembler,
         max_message_bytes: int,
         alive: Callable[[str], None] | None = None,
@@ -144,7 +153,7 @@ class TransportServicer:
                 ),
                 "SendChunks": grpc.stream_unary_rpc_method_handler(
                     self.send_chunks,
-                    request_deserializer=_parser(node_pb2.Chunk),
+                    request_deserializer=_parse_chunk,
                     response_serializer=node_pb2.Ack.SerializeToString,
                 ),
             },

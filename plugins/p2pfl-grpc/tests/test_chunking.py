@@ -54,6 +54,40 @@ def test_default_settings_carry_4_4_megabyte_model(make_node: NodeFactory) -> No
     assert received.num_samples == 7
 
 
+def test_chunked_flood_forwarded_intact(make_node: NodeFactory) -> None:
+    """A 300,000 B flood in 64 KiB chunks on a line A-B-C reaches C byte-identical.
+
+    B gets the message as a reassembled bytearray, reads its id and TTL,
+    forwards it with a lower TTL and hands it to its own handler.
+    """
+    a, b, c = (make_node(chunk_bytes=64 * 1024) for _ in range(3))
+    assert connect_and_wait(a, b)
+    assert connect_and_wait(b, c)
+    boxes = [Mailbox(node, ["model"]) for node in (b, c)]
+    payload = payload_of(300_000, seed=3)
+    a.broadcast(Message("model", a.address, payload=payload))
+    assert boxes[1].wait_for("model", timeout=30.0)
+    assert boxes[0].count("model") == 1
+    assert bytes(boxes[0].received[0][2].payload) == payload
+    assert bytes(boxes[1].received[0][2].payload) == payload
+    assert boxes[1].received[0][2].ttl == a.settings.ttl - 1
+
+
+def test_received_model_decodes_from_chunks(make_node: NodeFactory) -> None:
+    """A 1,000,000-parameter float32 model in 256 KiB chunks decodes intact."""
+    first, second = make_node(chunk_bytes=256 * 1024), make_node()
+    assert connect_and_wait(first, second)
+    layer = np.linspace(-1.0, 1.0, 1_000_000, dtype=np.float32)
+    weights = ModelWeights({"dense": layer}, num_samples=3)
+    mailbox = Mailbox(second, ["model"])
+    message = Message("model", first.address, payload=encode_weights(weights))
+    assert first.send(second.address, message)
+    assert mailbox.wait_for("model", timeout=60.0)
+    received = decode_weights(mailbox.received[0][2].payload)
+    assert np.array_equal(received["dense"], layer)
+    assert received.num_samples == 3
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     os.environ.get("P2PFL_BIG_TESTS") != "1", reason="set P2PFL_BIG_TESTS=1 to run"

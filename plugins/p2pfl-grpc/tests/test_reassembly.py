@@ -59,6 +59,7 @@ def model_chunks(values: list[float], transfer_id: bytes) -> list[node_pb2.Chunk
             index=i,
             total=total,
             total_size=len(data),
+            offset=i * 8,
             data=data[i * 8 : (i + 1) * 8],
         )
         for i in range(total)
@@ -145,6 +146,97 @@ def test_short_transfer_rejected() -> None:
         ChunkError, match="hold 12 bytes, but the transfer announced 16"
     ):
         reassembler.add(short)
+
+
+def test_offset_past_end_rejected() -> None:
+    """A2 at offset 12 would end at byte 20 of a 16-byte message: rejected."""
+    reassembler = Reassembler(max_bytes=1024, timeout=5.0)
+    bad = node_pb2.Chunk()
+    bad.CopyFrom(A2)
+    bad.offset = 12
+    assert reassembler.add(A1) is None
+    with pytest.raises(ChunkError, match="ends at byte 20, more than the announced"):
+        reassembler.add(bad)
+    assert reassembler.pending_transfers == 0
+
+
+def test_chunk_overlapping_earlier_one_rejected() -> None:
+    """A2 at offset 4 covers bytes 4 to 12, which overlaps A1 (0 to 8)."""
+    reassembler = Reassembler(max_bytes=1024, timeout=5.0)
+    bad = node_pb2.Chunk()
+    bad.CopyFrom(A2)
+    bad.offset = 4
+    assert reassembler.add(A1) is None
+    with pytest.raises(
+        ChunkError, match=r"chunk 1 \(bytes 4 to 12\) overlaps chunk 0 \(bytes 0 to 8\)"
+    ):
+        reassembler.add(bad)
+    assert reassembler.pending_transfers == 0
+
+
+def test_chunk_overlapping_later_one_rejected() -> None:
+    """A1 at offset 4 arriving after A2 (8 to 16) overlaps it at bytes 8 to 12."""
+    reassembler = Reassembler(max_bytes=1024, timeout=5.0)
+    bad = node_pb2.Chunk()
+    bad.CopyFrom(A1)
+    bad.offset = 4
+    assert reassembler.add(A2) is None
+    with pytest.raises(ChunkError, match=r"overlaps chunk 1 \(bytes 8 to 16\)"):
+        reassembler.add(bad)
+
+
+def test_overlap_found_when_last_chunk_arrives() -> None:
+    """Chunk 1 at bytes 2 to 6, received after chunk 2, overlaps chunk 0 (0 to 4).
+
+    Chunk 1 does not overlap chunk 2, received just before it, so the overlap
+    is found once all 3 chunks are in, although their sizes add up to 16.
+    """
+    data = b"abcdefghijklmnop"
+    spans = [(0, 4), (2, 6), (8, 16)]
+    chunks = [
+        node_pb2.Chunk(
+            sender=SENDER,
+            transfer_id=ID_A,
+            index=index,
+            total=3,
+            total_size=16,
+            offset=start,
+            data=data[start:end],
+        )
+        for index, (start, end) in enumerate(spans)
+    ]
+    reassembler = Reassembler(max_bytes=1024, timeout=5.0)
+    assert reassembler.add(chunks[0]) is None
+    assert reassembler.add(chunks[2]) is None
+    with pytest.raises(
+        ChunkError, match=r"chunk 1 \(bytes 2 to 6\) overlaps chunk 0 \(bytes 0 to 4\)"
+    ):
+        reassembler.add(chunks[1])
+    assert reassembler.pending_transfers == 0
+
+
+def test_reversed_chunks_of_uneven_sizes_reassembled() -> None:
+    """Chunks of 5, 1 and 10 bytes given last to first give the original 16 bytes."""
+    data = b"abcdefghijklmnop"
+    spans = [(0, 5), (5, 6), (6, 16)]
+    chunks = [
+        node_pb2.Chunk(
+            sender=SENDER,
+            transfer_id=ID_A,
+            index=index,
+            total=3,
+            total_size=16,
+            offset=start,
+            data=data[start:end],
+        )
+        for index, (start, end) in enumerate(spans)
+    ]
+    reassembler = Reassembler(max_bytes=1024, timeout=5.0)
+    assert reassembler.add(chunks[2]) is None
+    assert reassembler.add(chunks[1]) is None
+    result = reassembler.add(chunks[0])
+    assert result == bytearray(b"abcdefghijklmnop")
+    assert type(result) is bytearray
 
 
 def test_transfer_over_limit_rejected_first() -> None:
