@@ -6,11 +6,15 @@ missing dependency of core or of one plugin shows up in its own session.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nox
 
-from noxfile_plugins import (  # noqa: F401
+# The nox command does not put this folder on the import path.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from noxfile_plugins import (  # noqa: E402, F401
     check_discovery,
     discovery,
     run_plugin_tests,
@@ -21,7 +25,9 @@ nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = False
 
 ROOT = Path(__file__).parent
-PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
+PLUGINS = sorted(
+    p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists()
+)
 # torch from PyPI without a pin resolves to a multi-gigabyte CUDA build; this
 # release installs a CPU build.
 TORCH = "torch==2.13.0"
