@@ -95,8 +95,16 @@ def p2pfl_register_stages() -> list[StageSpec]:
     """Register the stages of the default workflow."""
     module = "p2pfl_core.workflow.stages"
     return [
-        StageSpec("start_learning", f"{module}:StartLearningStage", "agree on the initial model"),
-        StageSpec("vote_train_set", f"{module}:VoteTrainSetStage", "elect the round's trainers"),
+        StageSpec(
+            "start_learning",
+            f"{module}:StartLearningStage",
+            "agree on the initial model",
+        ),
+        StageSpec(
+            "vote_train_set",
+            f"{module}:VoteTrainSetStage",
+            "elect the round's trainers",
+        ),
         StageSpec("train", f"{module}:TrainStage", "fit locally and collect models"),
         StageSpec(
             "wait_aggregated_models",
@@ -104,7 +112,9 @@ def p2pfl_register_stages() -> list[StageSpec]:
             "non-trainers wait for the aggregate",
         ),
         StageSpec("gossip_model", f"{module}:GossipModelStage", "spread the aggregate"),
-        StageSpec("round_finished", f"{module}:RoundFinishedStage", "evaluate and report"),
+        StageSpec(
+            "round_finished", f"{module}:RoundFinishedStage", "evaluate and report"
+        ),
     ]
 
 
@@ -113,8 +123,12 @@ def p2pfl_register_datasets() -> list[DatasetSpec]:
     """Register core's data sources."""
     module = "p2pfl_core.data.sources"
     return [
-        DatasetSpec("digits", f"{module}:load_digits", "scikit-learn 8x8 digits, 10 classes"),
-        DatasetSpec("npz", f"{module}:load_npz", "features and labels from an .npz file"),
+        DatasetSpec(
+            "digits", f"{module}:load_digits", "scikit-learn 8x8 digits, 10 classes"
+        ),
+        DatasetSpec(
+            "npz", f"{module}:load_npz", "features and labels from an .npz file"
+        ),
         DatasetSpec("csv", f"{module}:load_csv", "numeric CSV with a label column"),
     ]
 
@@ -125,7 +139,9 @@ def p2pfl_register_partitioners() -> list[PartitionerSpec]:
     module = "p2pfl_core.data.partition"
     return [
         PartitionerSpec("iid", f"{module}:iid", "shuffled equal parts"),
-        PartitionerSpec("dirichlet", f"{module}:dirichlet", "class shares ~ Dirichlet(alpha)"),
+        PartitionerSpec(
+            "dirichlet", f"{module}:dirichlet", "class shares ~ Dirichlet(alpha)"
+        ),
         PartitionerSpec("label_skew", f"{module}:label_skew", "a few classes per node"),
     ]
 

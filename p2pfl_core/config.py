@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +16,26 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from p2pfl_core.errors import ConfigError, PluginError
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML loader that also reads ``1e-3`` (no dot) as a float.
+
+    PyYAML follows YAML 1.1, where a float needs a dot, so ``1e-3`` would
+    otherwise be the string "1e-3".
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text with :class:`_Loader`."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
 class _Section(BaseModel):
@@ -73,14 +94,14 @@ class Experiment(_Section):
     """A whole federation: nodes, data, learner, aggregator and rounds."""
 
     name: str = "experiment"
-    seed: int = 0
-    nodes: int = Field(ge=1)
-    rounds: int = Field(ge=1)
-    epochs: int = Field(1, ge=1)
+    seed: int = Field(0, ge=0, strict=True)
+    nodes: int = Field(ge=1, strict=True)
+    rounds: int = Field(ge=1, strict=True)
+    epochs: int = Field(1, ge=1, strict=True)
     topology: Component = Field(default_factory=lambda: Component(name="full"))
     protocol: Component = Field(default_factory=lambda: Component(name="memory"))
     launch: Literal["threads", "processes"] = "threads"
-    train_set_size: int | None = Field(None, ge=1)
+    train_set_size: int | None = Field(None, ge=1, strict=True)
     vote: Literal["flood", "seeded"] = "flood"
     data: DataConfig = Field(default_factory=DataConfig)
     learner: Component = Field(default_factory=lambda: Component(name="numpy"))
@@ -90,6 +111,16 @@ class Experiment(_Section):
     required_plugins: list[str] = Field(default_factory=list)
     training_slots: int | None = Field(None, ge=1)
     output: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
+            raise ValueError(
+                "must be letters, digits, '.', '_' or '-', starting with a letter "
+                "or digit, because it names the results folder"
+            )
+        return value
 
     @field_validator("topology", "protocol", "learner", "aggregator", mode="before")
     @classmethod
@@ -104,9 +135,9 @@ class NodeFile(Experiment):
     is the number of data partitions and ``index`` picks this node's one.
     """
 
-    nodes: int = Field(1, ge=1)
-    rounds: int = Field(1, ge=1)
-    index: int = Field(0, ge=0)
+    nodes: int = Field(1, ge=1, strict=True)
+    rounds: int = Field(1, ge=1, strict=True)
+    index: int = Field(0, ge=0, strict=True)
     address: str | None = None
     neighbors: list[str] = Field(default_factory=list)
     initiator: bool = False
@@ -193,7 +224,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 raise ConfigError(f"--set {override!r}: {key} is not a mapping")
             target[key] = node
             target = node
-        target[keys[-1]] = yaml.safe_load(raw) if raw else raw
+        try:
+            target[keys[-1]] = parse_yaml(raw) if raw else raw
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(
+                f"--set {override!r}: invalid YAML value: {problem}"
+            ) from None
     return result
 
 
@@ -213,11 +250,13 @@ def load_experiment(
         path = Path(source)
         label = path.name
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the file: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a text file (invalid UTF-8)") from None
         try:
-            data = yaml.safe_load(text)
+            data = parse_yaml(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = (
@@ -259,13 +298,28 @@ def check_components(
         except PluginError as exc:
             raise ConfigError(f"{source}: {path}: {exc}") from None
     _check_algorithm(experiment, source)
-    aggregator = manager.load("aggregator", experiment.aggregator.name)
+    aggregator_cls = manager.load("aggregator", experiment.aggregator.name)
     try:
-        aggregator(node="", **experiment.aggregator.params)
+        aggregator = aggregator_cls(node="", **experiment.aggregator.params)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     except TypeError as exc:
         raise ConfigError(f"{source}: aggregator: {exc}") from None
+    per_round = experiment.train_set_size or experiment.nodes
+    needed = int(getattr(aggregator, "min_models", 1))
+    if per_round < needed:
+        raise ConfigError(
+            f"{source}: aggregator: {experiment.aggregator.name} with these "
+            f"parameters needs at least {needed} models per round, but the train "
+            f"set has {per_round}; lower its parameters or raise train_set_size "
+            "and nodes"
+        )
+    if experiment.launch == "processes" and experiment.protocol.name == "memory":
+        raise ConfigError(
+            f"{source}: launch: processes needs a protocol that crosses processes, "
+            "such as 'protocol: grpc'; the memory protocol works with "
+            "'launch: threads' only"
+        )
     _check_params(
         manager.load("partitioner", experiment.data.partition),
         experiment.data.partition_params,

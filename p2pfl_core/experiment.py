@@ -105,7 +105,14 @@ class FederationBuilder:
         self.experiment = experiment
         self.manager = manager
         data = experiment.data
-        self.dataset = manager.load("dataset", data.dataset)(**data.dataset_options)
+        load = manager.load("dataset", data.dataset)
+        try:
+            self.dataset = load(**data.dataset_options)
+        except (TypeError, ValueError, KeyError, OSError) as exc:
+            raise ConfigError(
+                f"data.dataset_options: cannot load dataset {data.dataset!r} with "
+                f"{data.dataset_options!r}: {type(exc).__name__}: {exc}"
+            ) from None
         partitioner = manager.load("partitioner", data.partition)
         try:
             self.parts = partitioner(
@@ -267,6 +274,7 @@ def run_experiment(
     manager: PluginManager | None = None,
     progress: Callable[[int, list[dict[str, Any]]], None] | None = None,
     timeout: float | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> ExperimentResult:
     """Run a federation to the end and collect its metrics.
 
@@ -278,6 +286,8 @@ def run_experiment(
             finish a round.
         timeout: Seconds to wait for the whole run; by default a bound
             derived from the timeouts and the number of rounds.
+        on_start: Called once the nodes are built, just before learning
+            starts.
 
     Returns:
         The metrics of every node and round.
@@ -297,8 +307,11 @@ def run_experiment(
         timeout or t.start + experiment.rounds * (t.vote + t.aggregation + t.gossip) * 2
     )
     if experiment.launch == "processes":
+        if on_start is not None:
+            on_start()
         return _run_processes(experiment, manager, output, progress, limit)
     nodes = build_federation(experiment, manager)
+    interrupted = False
     observer = _Progress(len(nodes), progress) if progress else None
     if observer is not None:
         manager.pm.register(observer, name=f"progress-{id(observer)}")
@@ -306,14 +319,19 @@ def run_experiment(
         for node in nodes:
             node.start()
         connect_topology(experiment, nodes, manager)
+        if on_start is not None:
+            on_start()
         started = time.perf_counter()
         nodes[0].set_start_learning(experiment.rounds, experiment.epochs)
         deadline = time.monotonic() + limit
-        for node in nodes:
-            if not node.wait_finished(max(0.0, deadline - time.monotonic())):
-                logger.error(
-                    "node %s did not finish within %.0f s", node.address, limit
-                )
+        try:
+            for node in nodes:
+                if not node.wait_finished(max(0.0, deadline - time.monotonic())):
+                    logger.error(
+                        "node %s did not finish within %.0f s", node.address, limit
+                    )
+        except KeyboardInterrupt:
+            interrupted = True
         wall = time.perf_counter() - started
     finally:
         shutdown(nodes)
@@ -339,6 +357,8 @@ def run_experiment(
         from p2pfl_core.results import write_results
 
         result.output = write_results(result, Path(output))
+    if interrupted:
+        raise KeyboardInterrupt
     return result
 
 

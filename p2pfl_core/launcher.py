@@ -143,18 +143,28 @@ def run_processes(
         threads.append(thread)
     errors: dict[str, str] = {}
     deadline = time.monotonic() + timeout
-    for index, process in enumerate(processes):
-        try:
-            code = process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code = process.wait()
-            errors[f"node-{index}"] = f"killed after the {timeout:.0f} s time limit"
-            continue
-        if code != 0:
-            errors[f"node-{index}"] = (
-                f"exit code {code}; see {work / f'node-{index}.log'}"
-            )
+    try:
+        for index, process in enumerate(processes):
+            try:
+                code = process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                code = process.wait()
+                errors[f"node-{index}"] = f"killed after the {timeout:.0f} s time limit"
+                continue
+            if code != 0:
+                log = work / f"node-{index}.log"
+                errors[f"node-{index}"] = f"exit code {code}; see {log}"
+    finally:
+        # On an interrupt or an error here, no node process is left behind.
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
     wall = time.perf_counter() - started
     for thread in threads:
         thread.join(timeout=5)
@@ -163,4 +173,8 @@ def run_processes(
         path = work / f"node-{index}.metrics.json"
         if path.exists():
             metrics.extend(json.loads(path.read_text()))
+    written = {m["node"] for m in metrics}
+    # A node that died wrote no metrics file; keep the rounds it reported.
+    for records in reader.rounds.values():
+        metrics.extend(m for m in records if m["node"] not in written)
     return metrics, errors, wall

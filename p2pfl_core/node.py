@@ -9,6 +9,7 @@ timeout, so a round costs only the time of its messages and computation.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import zlib
@@ -100,6 +101,7 @@ class Node:
         protocol.on_neighbor_lost(self._on_neighbor_lost)
         protocol.on_idle(self._flush_members)
         self._members_outbox: set[str] = set()
+        self._cancelled_sessions: set[str] = set()
 
     @property
     def address(self) -> str:
@@ -142,16 +144,21 @@ class Node:
         with self.state.condition:
             if self.state.learning:
                 raise RuntimeError(f"node {self.address} is already learning")
-            self._begin(rounds, epochs, self.address)
-        self.protocol.broadcast(
-            Message(START, self.address, 0, {"rounds": rounds, "epochs": epochs})
-        )
+            session = os.urandom(8).hex()
+            self._begin(rounds, epochs, self.address, session)
+        args = {"rounds": rounds, "epochs": epochs, "session": session}
+        self.protocol.broadcast(Message(START, self.address, 0, args))
         self._run_workflow()
 
     def stop_learning(self) -> None:
-        """Stop learning on every node."""
-        self.protocol.broadcast(Message(STOP, self.address))
-        self._halt()
+        """Stop learning on every node.
+
+        A node that has not started yet ignores the start_learning that
+        arrives after this stop, so flooding order cannot restart it.
+        """
+        session = self.state.session if self.state.learning else ""
+        self.protocol.broadcast(Message(STOP, self.address, args={"session": session}))
+        self._stop_session(session)
 
     def wait_finished(self, timeout: float | None = None) -> bool:
         """Wait for the workflow to end; return False on timeout."""
@@ -179,8 +186,9 @@ class Node:
 
     # -- workflow plumbing -------------------------------------------------------
 
-    def _begin(self, rounds: int, epochs: int, initiator: str) -> None:
+    def _begin(self, rounds: int, epochs: int, initiator: str, session: str) -> None:
         state = self.state
+        state.session = session
         state.round = 0
         state.stopped = False
         state.initial_model = None
@@ -309,15 +317,37 @@ class Node:
                 epochs,
             )
             return
+        session = str(message.args.get("session", ""))
         with self.state.condition:
             if self.state.learning:
                 return
-            self._begin(rounds, epochs, message.origin)
+            cancelled = self._cancelled_sessions
+            if session in cancelled or "" in cancelled:
+                cancelled.clear()
+                self.log.info(
+                    "%s: ignored start_learning from %s: stop_learning came first",
+                    self.address,
+                    message.origin,
+                )
+                return
+            self._begin(rounds, epochs, message.origin, session)
             self.state.condition.notify_all()
         self._run_workflow()
 
     def _on_stop(self, message: Message, sender: str) -> None:
         self.log.info("%s: stop_learning from %s", self.address, message.origin)
+        self._stop_session(str(message.args.get("session", "")))
+
+    def _stop_session(self, session: str) -> None:
+        """Stop the running session, or cancel it before it starts here.
+
+        An empty ``session`` means whichever session is running or next.
+        """
+        with self.state.condition:
+            if not self.state.learning:
+                self._cancelled_sessions.add(session)
+            elif session not in ("", self.state.session):
+                return
         self.stop_requested.set()
         self._halt()
 
@@ -386,6 +416,10 @@ class Node:
             with self.state.condition:
                 self.state.excluded[round].add(contributor)
                 self.state.condition.notify_all()
+            # Relay it anyway: every node rejects the same bytes, and nodes
+            # further away then stop waiting for this contributor.
+            if self.gossip.add(key, message.payload, sender=sender):
+                self.push(key)
             return
         if not self.gossip.add(key, message.payload, sender=sender):
             return

@@ -46,6 +46,7 @@ class NodeState:
     learning: bool = False
     stopped: bool = False
     initiator: str = ""
+    session: str = ""
     initial_model: ModelWeights | None = None
     members: set[str] = field(default_factory=set)
     departed: set[str] = field(default_factory=set)

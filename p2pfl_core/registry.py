@@ -24,6 +24,18 @@ def canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+#: Components of this repository's plugins, named in the error for a missing one.
+KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
+    ("learner", "torch"): "p2pfl-torch",
+    ("learner", "tensorflow"): "p2pfl-tensorflow",
+    ("learner", "flax"): "p2pfl-flax",
+    ("protocol", "grpc"): "p2pfl-grpc",
+    ("aggregator", "krum"): "p2pfl-krum",
+    ("aggregator", "multikrum"): "p2pfl-krum",
+    ("aggregator", "bulyan"): "p2pfl-krum",
+}
+
+
 @dataclass
 class PluginInfo:
     """Record of one installed plugin: its version, status and components.
@@ -215,6 +227,9 @@ class Registry:
                     f"{self._unavailable[plugin]}"
                 )
         message = f"unknown {kind} '{plain}'; " + self._choices(kind, plain)
+        provider = KNOWN_PROVIDERS.get((kind, plain))
+        if provider is not None:
+            message += f"; '{plain}' comes with {provider}: pip install {provider}"
         if self._unavailable:
             not_loaded = "; ".join(
                 f"{plugin} {reason}"

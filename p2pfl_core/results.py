@@ -31,12 +31,13 @@ METRIC_COLUMNS = [
 def summarize(result: ExperimentResult) -> dict[str, Any]:
     """Return the headline numbers of a run."""
     rounds = sorted({m["round"] for m in result.metrics})
+    final = result.final_mean_accuracy
     return {
         "name": result.experiment.name,
         "seed": result.experiment.seed,
         "nodes": result.experiment.nodes,
         "rounds_completed": len(rounds),
-        "final_mean_accuracy": result.final_mean_accuracy,
+        "final_mean_accuracy": None if final != final else final,
         "mean_accuracy_per_round": [result.round_mean("accuracy", r) for r in rounds],
         "mean_loss_per_round": [result.round_mean("loss", r) for r in rounds],
         "wall_seconds": result.wall_seconds,

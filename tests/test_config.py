@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from p2pfl_core.cli.main import _add_builtin_commands, cli
 from p2pfl_core.config import apply_overrides, load_experiment
-from p2pfl_core.errors import ConfigError
+from p2pfl_core.errors import ConfigError, PluginError
+from p2pfl_core.manager import PluginManager
 
 GOOD = {
     "seed": 3,
@@ -52,6 +53,21 @@ def run_cli(tmp_path: Path, content: object, *extra: str) -> tuple[int, str]:
             {"data": {"partition": "dirichlet", "beta": 1}},
             "data.beta: unknown key; accepted: alpha, min_partition_size",
         ),
+        ({"rounds": True}, "rounds: input should be a valid integer, got True"),
+        ({"seed": -1}, "seed: input should be greater than or equal to 0, got -1"),
+        ({"name": "../escape"}, "name: value error, must be letters, digits"),
+        (
+            {"protocol": "memory", "launch": "processes"},
+            "launch: processes needs a protocol that crosses processes",
+        ),
+        (
+            {"data": {"dataset": "npz"}},
+            "data.dataset_options: cannot load dataset 'npz'",
+        ),
+        (
+            {"learner": {"name": "numpy", "learning_rate": float("inf")}},
+            "learner.learning_rate: expected a finite number > 0.0, got inf",
+        ),
     ],
 )
 def test_bad_experiment_exits_with_one_clear_message(
@@ -64,7 +80,7 @@ def test_bad_experiment_exits_with_one_clear_message(
     assert code == 1
     assert message in output
     assert "Traceback" not in output
-    assert output.count("Error:") == 1
+    assert [line.startswith("Error:") for line in output.splitlines()] == [True]
 
 
 def test_missing_key_is_named(tmp_path: Path) -> None:
@@ -80,6 +96,38 @@ def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
     code, output = run_cli(tmp_path, "nodes: 3\nrounds: [1, 2\n")
     assert code == 1
     assert "invalid YAML at line 3, column 1" in output
+
+
+def test_exponent_without_dot_is_a_float(tmp_path: Path) -> None:
+    """learning_rate: 1e-1 is read as 0.1, not as the string '1e-1'."""
+    path = tmp_path / "e.yaml"
+    path.write_text(
+        "nodes: 2\nrounds: 1\nlearner: {name: numpy, learning_rate: 1e-1}\n"
+    )
+    assert load_experiment(path).learner.params["learning_rate"] == 0.1
+    overridden = load_experiment(path, ["learner.learning_rate=5e-1"])
+    assert overridden.learner.params["learning_rate"] == 0.5
+
+
+def test_invalid_override_value_is_reported() -> None:
+    """--set rounds={ names the override instead of showing a YAML traceback."""
+    with pytest.raises(ConfigError, match=r"--set 'rounds=\{': invalid YAML value"):
+        load_experiment(GOOD, ["rounds={"])
+
+
+def test_binary_file_is_reported(tmp_path: Path) -> None:
+    """A file that is not UTF-8 text gives one message."""
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\xff\xfe\x00rounds")
+    with pytest.raises(ConfigError, match="not a text file"):
+        load_experiment(path)
+
+
+def test_missing_plugin_component_names_the_package() -> None:
+    """An unknown 'torch' learner says which package provides it."""
+    manager = PluginManager(autoload=False)
+    with pytest.raises(PluginError, match="pip install p2pfl-torch"):
+        manager.get("learner", "torch")
 
 
 def test_missing_file_is_reported(tmp_path: Path) -> None:

@@ -164,15 +164,15 @@ def test_allowed_keys_follow_fields() -> None:
         ),
         (
             {"learning_rate": 0},
-            "learner.learning_rate: expected a number > 0.0, got 0",
+            "learner.learning_rate: expected a finite number > 0.0, got 0",
         ),
         (
             {"learning_rate": "fast"},
-            "learner.learning_rate: expected a number > 0.0, got 'fast'",
+            "learner.learning_rate: expected a finite number > 0.0, got 'fast'",
         ),
         (
             {"learning_rate": True},
-            "learner.learning_rate: expected a number > 0.0, got True",
+            "learner.learning_rate: expected a finite number > 0.0, got True",
         ),
         (
             {"momentum": 1.0},

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from p2pfl_core.codec import encode_weights
 from p2pfl_core.communication.message import Message
 from p2pfl_core.config import parse_experiment
 from p2pfl_core.experiment import (
@@ -171,29 +170,54 @@ def _model_message(origin: str, round: int, payload: bytes) -> bytes:
     return Message("model", origin, round, args, payload).encode()
 
 
-def test_bad_weights_messages_are_dropped_and_rounds_complete() -> None:
-    """Malformed, oversize and NaN models are logged and dropped; results equal a clean run."""
+def test_undecodable_models_are_dropped_and_rounds_complete() -> None:
+    """Malformed and oversize models are logged and dropped; results equal a clean run."""
     clean = run_experiment(experiment(), manager=manager_with())
 
     def inject(nodes: list[Any]) -> None:
         target, neighbor = nodes[1], nodes[0].address
-        nan = ModelWeights(
-            {"linear.weight": np.full((64, 10), np.nan, np.float32)}, 1, ("node-2",)
-        )
         target.settings.max_model_bytes = 64 * 1024
         target.protocol.deliver(neighbor, _model_message("node-2", 0, b"not a model"))
         target.protocol.deliver(
             neighbor, _model_message("node-2", 0, b"P2PW" + b"\0" * 70000)
         )
-        target.protocol.deliver(
-            neighbor, _model_message("node-2", 0, encode_weights(nan))
-        )
         assert target.protocol.wait_idle(5)
 
-    result, _ = _run_with_injection(inject)
+    result, nodes = _run_with_injection(inject)
     assert result.rounds_completed == 2
     assert accuracies(result) == accuracies(clean)
     assert {m["contributors"] for m in result.metrics} == {4}
+
+
+def _nan_model(weights: ModelWeights, round: int) -> ModelWeights:
+    """A node's update gone wrong: every layer NaN, in round 0 only."""
+    if round != 0:
+        return weights
+    layers = {name: np.full_like(array, np.nan) for name, array in weights.items()}
+    return ModelWeights(layers, weights.num_samples, weights.contributors)
+
+
+def test_nan_model_is_excluded_on_every_node_without_waiting() -> None:
+    """node-2 shares NaN in round 0: all nodes leave it out, none waits for the timeout."""
+    config = parse_experiment(experiment(timeouts={**FAST, "aggregation": 30.0}))
+    manager = manager_with()
+    nodes = build_federation(config, manager)
+    nodes[2].share_transform = _nan_model
+    try:
+        for node in nodes:
+            node.start()
+        connect_topology(config, nodes, manager)
+        nodes[0].set_start_learning(config.rounds, 1)
+        for node in nodes:
+            assert node.wait_finished(60)
+    finally:
+        for node in nodes:
+            node.stop()
+    records = sorted((m for n in nodes for m in n.metrics), key=lambda m: m["round"])
+    assert [m["contributors"] for m in records if m["round"] == 0] == [3, 3, 3, 3]
+    assert [m["contributors"] for m in records if m["round"] == 1] == [4, 4, 4, 4]
+    assert max(m["round_seconds"] for m in records) < 30.0
+    assert all(np.isfinite(m["loss"]) for m in records)
 
 
 def test_duplicate_model_delivery_is_counted_once() -> None:

@@ -55,6 +55,11 @@ class Aggregator(ABC):
         self._models: dict[tuple[str, ...], ModelWeights] = {}
         self._expected: frozenset[str] = frozenset()
 
+    @property
+    def min_models(self) -> int:
+        """Fewest models per round this rule can aggregate; checked before a run."""
+        return 1
+
     def set_expected(self, contributors: Iterable[str]) -> None:
         """Start a round that waits for models from ``contributors``.
 

@@ -40,7 +40,8 @@ class _Events:
                     f"loss {metrics['loss']:.4f}"
                 )
             else:
-                click.echo(f"{event}: {fields}")
+                details = ", ".join(f"{key} {value}" for key, value in fields.items())
+                click.echo(f"{event}: {details}")
 
     @hookimpl
     def p2pfl_round_finished(
@@ -92,7 +93,12 @@ def start(
         builder = FederationBuilder(config, manager)
         node = builder.node(config.index, config.address)
     except P2PFLError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(f"{node_file.name}: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(
+            f"{node_file.name}: cannot start the node at {config.address}: {exc}; "
+            "is another process using that port?"
+        ) from None
     printer = _Events(events)
     manager.pm.register(printer, name="node-events")
     node.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 import time
@@ -53,6 +54,10 @@ class StageStatus:
                 click.echo("\r" + " " * self.width + "\r", nl=False)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _setup_logging(verbose: int) -> None:
     levels = {0: logging.WARNING, 1: logging.INFO}
     level = levels.get(verbose, logging.DEBUG)
@@ -86,6 +91,9 @@ def run(
 ) -> None:
     """Run the federation described by EXPERIMENT_FILE and write a results folder."""
     _setup_logging(verbose)
+    # SIGTERM ends the run like Ctrl-C, so node processes are stopped and the
+    # finished rounds are written.
+    signal.signal(signal.SIGTERM, _interrupt)
     from p2pfl_core.config import check_components, load_experiment
     from p2pfl_core.experiment import run_experiment
     from p2pfl_core.manager import get_plugin_manager
@@ -97,11 +105,14 @@ def run(
     except P2PFLError as exc:
         raise click.ClickException(str(exc)) from None
     folder = output or Path(experiment.output or f"results/{experiment.name}")
-    click.echo(
-        f"{experiment.name}: {experiment.nodes} nodes, {experiment.topology.name} topology, "
-        f"{experiment.learner.name} learner, {experiment.aggregator.name}, "
-        f"{experiment.rounds} rounds, seed {experiment.seed}"
-    )
+
+    def announce() -> None:
+        click.echo(
+            f"{experiment.name}: {experiment.nodes} nodes, "
+            f"{experiment.topology.name} topology, {experiment.learner.name} learner, "
+            f"{experiment.aggregator.name}, {experiment.rounds} rounds, "
+            f"seed {experiment.seed}"
+        )
 
     status = StageStatus(experiment.rounds, enabled=sys.stdout.isatty())
 
@@ -120,9 +131,19 @@ def run(
 
     manager.pm.register(status, name="run-status")
     try:
-        result = run_experiment(experiment, folder, manager=manager, progress=report)
+        result = run_experiment(
+            experiment, folder, manager=manager, progress=report, on_start=announce
+        )
     except P2PFLError as exc:
-        raise click.ClickException(str(exc)) from None
+        message = str(exc)
+        if not message.startswith(experiment_file.name):
+            message = f"{experiment_file.name}: {message}"
+        raise click.ClickException(message) from None
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted; results of the finished rounds are in {folder}/", err=True
+        )
+        raise SystemExit(130) from None
     finally:
         status.clear()
         manager.pm.unregister(status)

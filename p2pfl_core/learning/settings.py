@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -247,8 +248,10 @@ def check_positive_number(values: Mapping[str, Any], key: str, default: float) -
         ConfigError: The value is not a number or not > 0.
     """
     value = values.get(key, default)
-    if not _is_number(value) or not value > 0:
-        raise ConfigError(f"learner.{key}: expected a number > 0.0, got {value!r}")
+    if not _is_number(value) or not 0 < value < math.inf:
+        raise ConfigError(
+            f"learner.{key}: expected a finite number > 0.0, got {value!r}"
+        )
     return float(value)
 
 

@@ -87,7 +87,7 @@ class Bulyan(Aggregator):
             self.node,
             f"{self.name} with f={self.f}",
             count,
-            4 * self.f + 3,
+            self.min_models,
             "n >= 4f + 3",
         )
         distances = pairwise_squared_distances(models)
@@ -99,6 +99,11 @@ class Bulyan(Aggregator):
             best = int(np.argmin(krum_scores(subset, neighbours)))
             picked.append(remaining.pop(best))
         return [models[index] for index in sorted(picked)]
+
+    @property
+    def min_models(self) -> int:
+        """Bulyan needs ``n >= 4f + 3`` models."""
+        return 4 * self.f + 3
 
     def combine(
         self, models: list[ModelWeights], previous: ModelWeights | None

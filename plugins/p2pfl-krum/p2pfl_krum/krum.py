@@ -49,6 +49,11 @@ class Krum(Aggregator):
         super().__init__(node, **params)
         self.f = check_byzantine_count(f"aggregator {self.name!r}", f)
 
+    @property
+    def min_models(self) -> int:
+        """Krum needs ``n > 2f + 2`` models."""
+        return 2 * self.f + 3
+
     def scores(self, models: list[ModelWeights]) -> np.ndarray:
         """Return the Krum score of each model, after checking ``n > 2f + 2``.
 
@@ -60,7 +65,7 @@ class Krum(Aggregator):
             self.node,
             f"{self.name} with f={self.f}",
             count,
-            2 * self.f + 3,
+            self.min_models,
             "n > 2f + 2",
         )
         distances = pairwise_squared_distances(models)
