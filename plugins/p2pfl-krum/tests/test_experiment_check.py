@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import p2pfl_krum.plugin
 import pytest
 
 from p2pfl_core.config import check_components, parse_experiment
 from p2pfl_core.errors import ConfigError
 from p2pfl_core.manager import PluginManager
-
-import p2pfl_krum.plugin
 
 
 @pytest.mark.parametrize(
