@@ -102,10 +102,15 @@ class PluginNames:
                 f"unknown kind {kind!r}; choose one of: {', '.join(_KINDS)}"
             )
         stem = name.lower().removeprefix("p2pfl-").removeprefix("p2pfl_")
-        if not _NAME.match(stem) or keyword.iskeyword(stem.replace("-", "_")):
+        if not _NAME.match(stem):
             raise ValueError(
                 f"invalid plugin name {name!r}: use lowercase letters and digits, "
                 "optionally joined by '-' or '_', starting with a letter (e.g. myagg)"
+            )
+        if keyword.iskeyword(stem.replace("-", "_")):
+            raise ValueError(
+                f"invalid plugin name {name!r}: it is a Python keyword, so it "
+                "cannot name the plugin's function; choose another name"
             )
         func = stem.replace("-", "_")
         class_name = "".join(part.capitalize() for part in re.split(r"[-_]", stem))
