@@ -121,3 +121,49 @@ def test_stop_learning_from_a_peer_ends_the_process(tmp_path: Path) -> None:
     stopped = [e for e in events.events if e["event"] == "stopped"]
     assert len(stopped) == 1
     assert 1 <= stopped[0]["rounds"] < 1000
+
+
+def test_sigkilled_node_is_left_out_and_others_finish(tmp_path: Path) -> None:
+    """SIGKILL one of three node processes mid-run: the other two finish every round."""
+    ports = free_ports(3)
+    addresses = [f"127.0.0.1:{port}" for port in ports]
+    common = {
+        **BASE,
+        "nodes": 3,
+        "rounds": 4,
+        "exit_after_learning": True,
+        "timeouts": {
+            "heartbeat_period": 0.2,
+            "heartbeat_timeout": 1.5,
+            "aggregation": 20,
+            "start": 60,
+        },
+    }
+    started = []
+    for index, address in enumerate(addresses):
+        config = {
+            **common,
+            "index": index,
+            "address": address,
+            "neighbors": addresses[:index],
+            "initiator": index == 0,
+            "members": 3,
+            "metrics_output": str(tmp_path / f"node-{index}.json"),
+        }
+        started.append(start_node(tmp_path / f"node-{index}.yaml", config))
+    (survivor_a, events_a), (survivor_b, events_b), (victim, victim_events) = started
+    try:
+        assert victim_events.wait("round_finished", 60)
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait(30) == -signal.SIGKILL
+        assert survivor_a.wait(120) == 0
+        assert survivor_b.wait(120) == 0
+    finally:
+        for process, _ in started:
+            if process.poll() is None:
+                process.kill()
+    for index in (0, 1):
+        metrics = json.loads((tmp_path / f"node-{index}.json").read_text())
+        assert [m["round"] for m in metrics] == [0, 1, 2, 3]
+        assert metrics[0]["contributors"] == 3
+        assert metrics[-1]["contributors"] == 2
