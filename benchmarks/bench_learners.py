@@ -43,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import RESULTS, write_json  # noqa: E402
+from _common import RESULTS, round_timings, write_json  # noqa: E402
 
 FEDERATION: dict[str, Any] = {
     "nodes": 4,
@@ -156,20 +156,10 @@ def measure_rounds(name: str, rounds: int) -> dict[str, Any]:
     if result.errors:
         node, error = next(iter(result.errors.items()))
         raise RuntimeError(f"{name} federation failed on {node}: {error}")
-    walls, frameworks = [], []
-    for number in range(result.rounds_completed):
-        records = [m for m in result.metrics if m["round"] == number]
-        wall = max(m["finished_at"] for m in records) - min(
-            m["started_at"] for m in records
-        )
-        compute = sum(m["fit_seconds"] + m["evaluate_seconds"] for m in records)
-        walls.append(wall * 1000)
-        frameworks.append(max(0.0, wall - compute) * 1000)
+    timings = round_timings(result.metrics)
     return {
         "rounds": result.rounds_completed,
-        "round_wall_ms_median": round(statistics.median(walls), 3),
-        "framework_ms_per_round_median": round(statistics.median(frameworks), 3),
-        "framework_ms_per_round_max": round(max(frameworks), 3),
+        **{key: round(value, 3) for key, value in timings.items()},
         "federation_accuracy": round(result.final_mean_accuracy, 4),
         "federation_wall_s": round(result.wall_seconds, 3),
     }

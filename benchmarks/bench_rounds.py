@@ -9,13 +9,12 @@ waits). Target: under 50 ms per round at 8 nodes.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import write_json  # noqa: E402
+from _common import round_timings, write_json  # noqa: E402
 
 from p2pfl_core.experiment import run_experiment  # noqa: E402
 from p2pfl_core.manager import PluginManager  # noqa: E402
@@ -38,21 +37,11 @@ def measure(nodes: int, rounds: int, topology: str) -> dict[str, float]:
         },
         manager=PluginManager(autoload=False),
     )
-    walls, frameworks = [], []
-    for round in range(result.rounds_completed):
-        records = [m for m in result.metrics if m["round"] == round]
-        wall = max(m["finished_at"] for m in records) - min(
-            m["started_at"] for m in records
-        )
-        compute = sum(m["fit_seconds"] + m["evaluate_seconds"] for m in records)
-        walls.append(wall * 1000)
-        frameworks.append(max(0.0, wall - compute) * 1000)
+    timings = round_timings(result.metrics)
     return {
         "nodes": nodes,
         "rounds": result.rounds_completed,
-        "round_wall_ms_median": statistics.median(walls),
-        "framework_ms_per_round_median": statistics.median(frameworks),
-        "framework_ms_per_round_max": max(frameworks),
+        **timings,
         "final_mean_accuracy": result.final_mean_accuracy,
         "total_wall_s": result.wall_seconds,
     }

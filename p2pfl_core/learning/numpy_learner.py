@@ -5,7 +5,6 @@ It lets the core run and test a whole federation without any ML framework.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +13,9 @@ import numpy as np
 from p2pfl_core.algorithms.catalog import make_learner_callback
 from p2pfl_core.algorithms.step_callback import add_gradient_terms, step_callbacks
 from p2pfl_core.data.dataset import NodeData
-from p2pfl_core.errors import ConfigError, ModelMismatchError
+from p2pfl_core.errors import ModelMismatchError
 from p2pfl_core.learning.learner import Learner, LearnerCallback
-from p2pfl_core.learning.settings import SettingsParser
+from p2pfl_core.learning.settings import SettingsParser, check_algorithm
 from p2pfl_core.weights import ModelWeights
 
 
@@ -74,20 +73,6 @@ class NumpySettings:
     algorithm: str | dict[str, Any] | None = None
 
 
-def _check_algorithm(
-    values: Mapping[str, Any], key: str, default: None
-) -> str | dict[str, Any] | None:
-    value = values.get(key, default)
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise ConfigError(
-        f"learner.{key}: expected an algorithm name or a mapping with 'name', "
-        f"got {value!r}"
-    )
-
-
 SETTINGS = SettingsParser(
     NumpySettings,
     learner="numpy",
@@ -95,7 +80,7 @@ SETTINGS = SettingsParser(
         ("softmax", "p2pfl_core.learning.numpy_learner:build_softmax"),
         ("mlp", "p2pfl_core.learning.numpy_learner:build_mlp"),
     ),
-    extra={"algorithm": _check_algorithm},
+    extra={"algorithm": check_algorithm},
 )
 
 
