@@ -122,47 +122,55 @@ def test_same_seed_gives_identical_votes() -> None:
 
 def test_all_nodes_end_with_the_same_model() -> None:
     """With every node training, all nodes hold bit-identical weights after the run."""
-    config = parse_experiment(experiment())
-    manager = manager_with()
+    nodes = run_nodes({})
+    final = [node.learner.get_weights() for node in nodes]
+    for weights in final[1:]:
+        for name in final[0]:
+            np.testing.assert_array_equal(weights[name], final[0][name])
+
+
+def run_nodes(
+    changes: dict[str, Any],
+    *,
+    observers: tuple[object, ...] = (),
+    prepare: Any = None,
+    survivors: list[int] | None = None,
+    timeout: float = 60.0,
+) -> list[Any]:
+    """Build, connect and run a federation; return its nodes, stopped.
+
+    ``prepare(nodes)`` runs after connecting and before learning starts;
+    ``survivors`` are the indices of the nodes waited for (all by default).
+    """
+    config = parse_experiment(experiment(**changes))
+    manager = manager_with(*observers)
     nodes = build_federation(config, manager)
     try:
         for node in nodes:
             node.start()
         connect_topology(config, nodes, manager)
-        nodes[0].set_start_learning(2, 1)
-        for node in nodes:
-            assert node.wait_finished(30)
-        final = [node.learner.get_weights() for node in nodes]
+        if prepare is not None:
+            prepare(nodes)
+        nodes[0].set_start_learning(config.rounds, 1)
+        for index in survivors if survivors is not None else range(len(nodes)):
+            assert nodes[index].wait_finished(timeout)
     finally:
         for node in nodes:
             node.stop()
-    for weights in final[1:]:
-        for name in final[0]:
-            np.testing.assert_array_equal(weights[name], final[0][name])
+    return nodes
 
 
 def _run_with_injection(
     inject: Any, **changes: Any
 ) -> tuple[ExperimentResult, list[Any]]:
     """Run a federation, calling ``inject(nodes)`` right after connecting."""
-    config = parse_experiment(experiment(**changes))
-    manager = manager_with()
-    nodes = build_federation(config, manager)
-    try:
-        for node in nodes:
-            node.start()
-        connect_topology(config, nodes, manager)
-        inject(nodes)
-        nodes[0].set_start_learning(config.rounds, 1)
-        for node in nodes:
-            assert node.wait_finished(60)
-    finally:
-        for node in nodes:
-            node.stop()
+    nodes = run_nodes(changes, prepare=inject)
     metrics = sorted(
         (m for n in nodes for m in n.metrics), key=lambda m: (m["round"], m["node"])
     )
-    return ExperimentResult(config, metrics, {}, {}, 0.0), nodes
+    return ExperimentResult(
+        parse_experiment(experiment(**changes)), metrics, {}, {}, 0.0
+    ), nodes
 
 
 def _model_message(origin: str, round: int, payload: bytes) -> bytes:
@@ -199,20 +207,11 @@ def _nan_model(weights: ModelWeights, round: int) -> ModelWeights:
 
 def test_nan_model_is_excluded_on_every_node_without_waiting() -> None:
     """node-2 shares NaN in round 0: all nodes leave it out, none waits for the timeout."""
-    config = parse_experiment(experiment(timeouts={**FAST, "aggregation": 30.0}))
-    manager = manager_with()
-    nodes = build_federation(config, manager)
-    nodes[2].share_transform = _nan_model
-    try:
-        for node in nodes:
-            node.start()
-        connect_topology(config, nodes, manager)
-        nodes[0].set_start_learning(config.rounds, 1)
-        for node in nodes:
-            assert node.wait_finished(60)
-    finally:
-        for node in nodes:
-            node.stop()
+
+    def poison(nodes: list[Any]) -> None:
+        nodes[2].share_transform = _nan_model
+
+    nodes = run_nodes({"timeouts": {**FAST, "aggregation": 30.0}}, prepare=poison)
     records = sorted((m for n in nodes for m in n.metrics), key=lambda m: m["round"])
     assert [m["contributors"] for m in records if m["round"] == 0] == [3, 3, 3, 3]
     assert [m["contributors"] for m in records if m["round"] == 1] == [4, 4, 4, 4]
@@ -258,20 +257,12 @@ def test_node_that_dies_mid_round_is_left_out_after_the_timeout() -> None:
 
     killer = Killer()
     timeouts = {**FAST, "aggregation": 1.0, "gossip": 1.0}
-    config = parse_experiment(experiment(rounds=3, timeouts=timeouts))
-    manager = manager_with(killer)
-    nodes = build_federation(config, manager)
-    killer.nodes = nodes
-    try:
-        for node in nodes:
-            node.start()
-        connect_topology(config, nodes, manager)
-        nodes[0].set_start_learning(3, 1)
-        for node in nodes[:3]:
-            assert node.wait_finished(60)
-    finally:
-        for node in nodes:
-            node.stop()
+    nodes = run_nodes(
+        {"rounds": 3, "timeouts": timeouts},
+        observers=(killer,),
+        prepare=lambda built: setattr(killer, "nodes", built),
+        survivors=[0, 1, 2],
+    )
     survivors = [m for n in nodes[:3] for m in n.metrics]
     assert sorted({m["round"] for m in survivors}) == [0, 1, 2]
     assert {m["contributors"] for m in survivors if m["round"] == 0} == {4}
@@ -282,20 +273,12 @@ def test_node_that_dies_mid_round_is_left_out_after_the_timeout() -> None:
 def test_dead_neighbor_is_evicted_and_announced() -> None:
     """With a short heartbeat timeout, a crashed node is dropped without waiting for aggregation."""
     timeouts = {"heartbeat_period": 0.05, "heartbeat_timeout": 0.4, "aggregation": 30.0}
-    config = parse_experiment(experiment(rounds=2, timeouts=timeouts))
-    manager = manager_with()
-    nodes = build_federation(config, manager)
-    try:
-        for node in nodes:
-            node.start()
-        connect_topology(config, nodes, manager)
-        nodes[3].stop(notify=False)
-        nodes[0].set_start_learning(2, 1)
-        for node in nodes[:3]:
-            assert node.wait_finished(20)
-    finally:
-        for node in nodes:
-            node.stop()
+    nodes = run_nodes(
+        {"rounds": 2, "timeouts": timeouts},
+        prepare=lambda built: built[3].stop(notify=False),
+        survivors=[0, 1, 2],
+        timeout=20,
+    )
     for node in nodes[:3]:
         assert "node-3" not in node.members()
         assert [m["contributors"] for m in node.metrics] == [3, 3]
