@@ -93,7 +93,8 @@ def run(
     _setup_logging(verbose)
     # SIGTERM ends the run like Ctrl-C, so node processes are stopped and the
     # finished rounds are written.
-    signal.signal(signal.SIGTERM, _interrupt)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     from p2pfl_core.config import check_components, load_experiment
     from p2pfl_core.experiment import run_experiment
     from p2pfl_core.manager import get_plugin_manager
