@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import sys
 import threading
@@ -52,6 +53,16 @@ class StageStatus:
         with self.lock:
             if self.enabled and self.width:
                 click.echo("\r" + " " * self.width + "\r", nl=False)
+
+
+def _clear_earlier_run(folder: Path) -> None:
+    """Say when a results folder is reused, and drop its old node files."""
+    if not (folder / "summary.json").exists():
+        return
+    click.echo(f"replacing the results of an earlier run in {folder}/", err=True)
+    nodes = folder / "nodes"
+    if nodes.is_dir() and all(p.name.startswith("node-") for p in nodes.iterdir()):
+        shutil.rmtree(nodes)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -106,6 +117,7 @@ def run(
     except P2PFLError as exc:
         raise click.ClickException(str(exc)) from None
     folder = output or Path(experiment.output or f"results/{experiment.name}")
+    _clear_earlier_run(folder)
 
     def announce() -> None:
         click.echo(
