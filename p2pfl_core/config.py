@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from p2pfl_core.errors import ConfigError, PluginError
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]
     """YAML loader that also reads ``1e-3`` (no dot) as a float.
 
     PyYAML follows YAML 1.1, where a float needs a dot, so ``1e-3`` would
@@ -103,10 +103,10 @@ class Experiment(_Section):
     launch: Literal["threads", "processes"] = "threads"
     train_set_size: int | None = Field(None, ge=1, strict=True)
     vote: Literal["flood", "seeded"] = "flood"
-    data: DataConfig = Field(default_factory=DataConfig)
+    data: DataConfig = Field(default_factory=lambda: DataConfig())
     learner: Component = Field(default_factory=lambda: Component(name="numpy"))
     aggregator: Component = Field(default_factory=lambda: Component(name="fedavg"))
-    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    timeouts: TimeoutsConfig = Field(default_factory=lambda: TimeoutsConfig())
     byzantine: ByzantineConfig | None = None
     required_plugins: list[str] = Field(default_factory=list)
     training_slots: int | None = Field(None, ge=1)

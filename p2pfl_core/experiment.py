@@ -108,7 +108,9 @@ class FederationBuilder:
         load = manager.load("dataset", data.dataset)
         try:
             self.dataset = load(**data.dataset_options)
-        except (TypeError, ValueError, KeyError, OSError) as exc:
+        except ValueError as exc:
+            raise ConfigError(f"data.dataset_options: {exc}") from None
+        except (TypeError, KeyError, OSError) as exc:
             raise ConfigError(
                 f"data.dataset_options: cannot load dataset {data.dataset!r} with "
                 f"{data.dataset_options!r}: {type(exc).__name__}: {exc}"
@@ -372,7 +374,9 @@ def _run_processes(
     from p2pfl_core.launcher import run_processes
 
     folder = Path(output) if output is not None else None
-    metrics, errors, wall = run_processes(experiment, manager, folder, progress, limit)
+    metrics, errors, wall, interrupted = run_processes(
+        experiment, manager, folder, progress, limit
+    )
     metrics.sort(key=lambda m: (m["round"], m["node"]))
     last: dict[str, dict[str, Any]] = {}
     for record in metrics:
@@ -386,4 +390,6 @@ def _run_processes(
         from p2pfl_core.results import write_results
 
         result.output = write_results(result, folder)
+    if interrupted:
+        raise KeyboardInterrupt
     return result

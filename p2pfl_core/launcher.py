@@ -103,11 +103,12 @@ def run_processes(
     folder: Path | None,
     progress: Progress | None,
     timeout: float,
-) -> tuple[list[dict[str, Any]], dict[str, str], float]:
+) -> tuple[list[dict[str, Any]], dict[str, str], float, bool]:
     """Start one process per node and wait for all of them.
 
     Returns:
-        The metrics of every node, the errors by node, and the wall time.
+        The metrics of every node, the errors by node, the wall time, and
+        whether the run was interrupted (Ctrl-C or SIGTERM).
     """
     work = (
         folder / "nodes"
@@ -143,6 +144,7 @@ def run_processes(
         threads.append(thread)
     errors: dict[str, str] = {}
     deadline = time.monotonic() + timeout
+    interrupted = False
     try:
         for index, process in enumerate(processes):
             try:
@@ -153,8 +155,12 @@ def run_processes(
                 errors[f"node-{index}"] = f"killed after the {timeout:.0f} s time limit"
                 continue
             if code != 0:
-                log = work / f"node-{index}.log"
-                errors[f"node-{index}"] = f"exit code {code}; see {log}"
+                log_path = work / f"node-{index}.log"
+                errors[f"node-{index}"] = f"exit code {code}; see {log_path}"
+    except KeyboardInterrupt:
+        # Stop the nodes (each writes its metrics on SIGTERM) and return what
+        # they finished; the caller writes it and raises the interrupt again.
+        interrupted = True
     finally:
         # On an interrupt or an error here, no node process is left behind.
         for process in processes:
@@ -177,4 +183,4 @@ def run_processes(
     # A node that died wrote no metrics file; keep the rounds it reported.
     for records in reader.rounds.values():
         metrics.extend(m for m in records if m["node"] not in written)
-    return metrics, errors, wall
+    return metrics, errors, wall, interrupted

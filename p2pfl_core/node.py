@@ -77,7 +77,7 @@ class Node:
         self.stages = stages
         self.state = NodeState(members={protocol.address})
         self.gossip = ModelGossip(self._send_model)
-        self.metrics: list[dict[str, float]] = []
+        self.metrics: list[dict[str, Any]] = []
         self.stage_seconds: dict[str, float] = {}
         self.round_started = 0.0
         self.round_timing: dict[str, float] = {}

@@ -62,7 +62,7 @@ def run_cli(tmp_path: Path, content: object, *extra: str) -> tuple[int, str]:
         ),
         (
             {"data": {"dataset": "npz"}},
-            "data.dataset_options: cannot load dataset 'npz'",
+            "data.dataset_options: dataset npz needs a file",
         ),
         (
             {"learner": {"name": "numpy", "learning_rate": float("inf")}},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import threading
 import time
 from pathlib import Path
@@ -80,12 +81,16 @@ def start(
     node_file: Path, overrides: tuple[str, ...], events: bool, verbose: int
 ) -> None:
     """Start the node described by NODE_FILE; stop it with Ctrl-C or stop_learning."""
-    from p2pfl_core.cli.run import _setup_logging
+    from p2pfl_core.cli.run import _interrupt, _setup_logging
     from p2pfl_core.config import NodeFile, load_experiment
     from p2pfl_core.experiment import FederationBuilder
     from p2pfl_core.manager import get_plugin_manager
 
     _setup_logging(verbose)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (from a launcher or a service manager) stops the node like
+        # Ctrl-C, so it still writes its metrics.
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         config = load_experiment(node_file, overrides, schema=NodeFile)
         assert isinstance(config, NodeFile)
@@ -96,7 +101,8 @@ def start(
         raise click.ClickException(f"{node_file.name}: {exc}") from None
     except OSError as exc:
         raise click.ClickException(
-            f"{node_file.name}: cannot start the node at {config.address}: {exc}; "
+            f"{node_file.name}: cannot start the node at "
+            f"{getattr(config, 'address', '?')}: {exc}; "
             "is another process using that port?"
         ) from None
     printer = _Events(events)
@@ -137,8 +143,11 @@ def _serve(node: Any, config: Any, printer: _Events) -> None:
     watched = [node.stop_requested] + (
         [node.finished] if config.exit_after_learning else []
     )
+
+    def relay(event: threading.Event) -> None:
+        event.wait()
+        done.set()
+
     for event in watched:
-        threading.Thread(
-            target=lambda e=event: (e.wait(), done.set()), daemon=True
-        ).start()
+        threading.Thread(target=relay, args=(event,), daemon=True).start()
     done.wait()

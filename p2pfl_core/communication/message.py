@@ -81,7 +81,7 @@ class Message:
         return prefix + header, self.payload
 
 
-def peek_id_and_ttl(data: bytes) -> tuple[bytes, int]:
+def peek_id_and_ttl(data: bytes | bytearray) -> tuple[bytes, int]:
     """Read the message id and TTL of an encoded message without decoding it.
 
     Raises:
@@ -92,12 +92,12 @@ def peek_id_and_ttl(data: bytes) -> tuple[bytes, int]:
     return bytes(data[7:23]), int.from_bytes(data[_TTL_OFFSET:7], "little")
 
 
-def with_ttl(data: bytes, ttl: int) -> bytes:
+def with_ttl(data: bytes | bytearray, ttl: int) -> bytes:
     """Return a copy of an encoded message with another TTL."""
     return b"".join((data[:_TTL_OFFSET], ttl.to_bytes(2, "little"), data[7:]))
 
 
-def decode_message(data: bytes, *, max_bytes: int | None = None) -> Message:
+def decode_message(data: bytes | bytearray, *, max_bytes: int | None = None) -> Message:
     """Decode and validate an encoded message.
 
     Args:

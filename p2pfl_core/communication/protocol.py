@@ -136,7 +136,9 @@ class CommunicationProtocol(ABC):
         self._connecting: set[str] = set()
         self._lost_callbacks: list[Callable[[str], None]] = []
         self._seen = SeenCache(self.settings.seen_seconds)
-        self._inbox: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[str, bytes | bytearray]] = (
+            queue.SimpleQueue()
+        )
         self._scheduled = False
         self._idle_callbacks: list[Callable[[], None]] = []
         self._beat = Message(BEAT, address).encode()
@@ -411,7 +413,7 @@ class CommunicationProtocol(ABC):
         for callback in self._idle_callbacks:
             callback()
 
-    def _dispatch(self, sender: str, data: bytes) -> None:
+    def _dispatch(self, sender: str, data: bytes | bytearray) -> None:
         try:
             msg_id, ttl = peek_id_and_ttl(data)
         except DecodeError as exc:

@@ -25,16 +25,34 @@ def load_digits(**options: object) -> Dataset:
     return Dataset(x, y, 10, "digits")
 
 
-def load_npz(path: str, x_key: str = "x", y_key: str = "y") -> Dataset:
-    """Load features and labels from a ``.npz`` file, never unpickling objects."""
+def load_npz(path: str | None = None, x_key: str = "x", y_key: str = "y") -> Dataset:
+    """Load features and labels from a ``.npz`` file, never unpickling objects.
+
+    Raises:
+        ValueError: No path was given.
+    """
+    if path is None:
+        raise ValueError(
+            "dataset npz needs a file: set dataset_options: {path: data.npz}"
+        )
     with np.load(Path(path), allow_pickle=False) as archive:
         x = archive[x_key]
         y = archive[y_key].astype(np.int64)
     return Dataset(x, y, int(y.max()) + 1 if len(y) else 0, Path(path).stem)
 
 
-def load_csv(path: str, label_column: int = -1, skip_header: bool = True) -> Dataset:
-    """Load a numeric CSV file whose ``label_column`` holds integer labels."""
+def load_csv(
+    path: str | None = None, label_column: int = -1, skip_header: bool = True
+) -> Dataset:
+    """Load a numeric CSV file whose ``label_column`` holds integer labels.
+
+    Raises:
+        ValueError: No path was given.
+    """
+    if path is None:
+        raise ValueError(
+            "dataset csv needs a file: set dataset_options: {path: data.csv}"
+        )
     table = np.loadtxt(
         Path(path), delimiter=",", skiprows=1 if skip_header else 0, ndmin=2
     )
