@@ -345,7 +345,9 @@ class Node:
         """
         with self.state.condition:
             if not self.state.learning:
+                # No workflow runs here, and the cancelled one never will.
                 self._cancelled_sessions.add(session)
+                self.finished.set()
             elif session not in ("", self.state.session):
                 return
         self.stop_requested.set()

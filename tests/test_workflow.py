@@ -312,3 +312,19 @@ def test_each_topology_completes(topology: str) -> None:
     )
     assert result.rounds_completed == 2
     assert len(result.metrics) == 10
+
+
+def test_stop_before_start_cancels_that_start() -> None:
+    """A node that hears stop_learning before start_learning never starts, and is finished."""
+
+    def stop_first(nodes: list[Any]) -> None:
+        stop = Message("stop_learning", nodes[2].address, args={"session": ""})
+        nodes[3].protocol.deliver(nodes[2].address, stop.encode())
+        assert nodes[3].protocol.wait_idle(5)
+        assert nodes[3].finished.is_set()
+
+    timeouts = {**FAST, "aggregation": 1.0, "gossip": 1.0}
+    nodes = run_nodes({"rounds": 1, "timeouts": timeouts}, prepare=stop_first)
+    assert nodes[3].metrics == []
+    assert nodes[3].stop_requested.is_set()
+    assert [len(node.metrics) for node in nodes[:3]] == [1, 1, 1]
