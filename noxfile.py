@@ -43,10 +43,10 @@ def _install_core(session: nox.Session) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's tests in a fresh venv holding only core and that package.
 
-    Core's tests run against an editable install; each plugin's tests run
+    Core's tests run against an editable install. Each plugin's tests run
     against wheels of core and the plugin, so a file missing from a wheel
     or an undeclared dependency fails here. ``discovery`` installs every
-    plugin wheel and checks ``p2pfl plugins list`` under each switch;
+    plugin wheel and checks ``p2pfl plugins list`` under each switch.
     ``integration`` runs tests that need several plugins together.
     """
     if package == "discovery":

@@ -31,7 +31,7 @@ def round_timings(metrics: list[dict[str, Any]]) -> dict[str, float]:
     """Return median round wall time and framework time per round, in ms.
 
     A round's wall time runs from the first node entering it to the last node
-    finishing it; its framework time is that minus every node's fit and
+    finishing it. Its framework time is that minus every node's fit and
     evaluate time, which is exact when one training slot serialises compute.
     """
     walls, frameworks = [], []

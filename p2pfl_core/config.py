@@ -56,7 +56,7 @@ class Component(BaseModel):
 
 
 class DataConfig(_Section):
-    """Where the data comes from and how it is split across nodes."""
+    """Data source and partitioner settings of an experiment."""
 
     model_config = ConfigDict(extra="allow")
 

@@ -30,7 +30,7 @@ __all__ = ["ExperimentResult", "build_federation", "load_experiment", "run_exper
 
 @dataclass
 class ExperimentResult:
-    """What a finished experiment measured.
+    """Measurements of a finished experiment.
 
     Args:
         experiment: The resolved experiment.

@@ -148,7 +148,7 @@ def p2pfl_register_topologies() -> Iterable[TopologySpec]:
 def p2pfl_learner_for_model(model: Any) -> str | None:
     """Name the learner for a model object, or return None to pass.
 
-    This hook is firstresult: the first non-None answer wins. Implementations
+    This hook is firstresult: the first non-None result wins. Implementations
     must not import their framework to decide; check ``sys.modules``
     instead, since a model of a framework exists only once it is imported.
 

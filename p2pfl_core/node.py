@@ -408,25 +408,34 @@ class Node:
             return
         bad_layers = weights.non_finite_layers()
         if bad_layers:
-            self.log.warning(
-                "%s: dropped model %s from %s: non-finite values in %s",
-                self.address,
-                key,
-                sender,
-                ", ".join(bad_layers),
-            )
-            with self.state.condition:
-                self.state.excluded[round].add(contributor)
-                self.state.condition.notify_all()
-            # Relay it anyway: every node rejects the same bytes, and nodes
-            # further away then stop waiting for this contributor.
-            if self.gossip.add(key, message.payload, sender=sender):
-                self.push(key)
+            self._exclude(key, message, sender, bad_layers)
             return
         if not self.gossip.add(key, message.payload, sender=sender):
             return
         self._store(kind, round, contributor, weights)
         if kind != "aggregate":
+            self.push(key)
+
+    def _exclude(
+        self, key: ModelKey, message: Message, sender: str, bad_layers: list[str]
+    ) -> None:
+        """Leave a non-finite model out of its round, and relay it anyway.
+
+        Every node rejects the same bytes, so relaying lets nodes further away
+        stop waiting for this contributor instead of waiting out the timeout.
+        """
+        self.log.warning(
+            "%s: dropped model %s from %s: non-finite values in %s",
+            self.address,
+            key,
+            sender,
+            ", ".join(bad_layers),
+        )
+        _, round, contributor = key
+        with self.state.condition:
+            self.state.excluded[round].add(contributor)
+            self.state.condition.notify_all()
+        if self.gossip.add(key, message.payload, sender=sender):
             self.push(key)
 
     def _store(

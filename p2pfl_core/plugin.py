@@ -1,4 +1,4 @@
-"""What a plugin's entry module imports: the hook marker and the spec records.
+"""The hook marker and spec records that a plugin's entry module imports.
 
 A plugin module stays light: it imports only this module and returns specs
 whose ``factory`` is a lazy ``"package.module:Attr"`` string, so listing

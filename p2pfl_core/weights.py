@@ -51,7 +51,7 @@ class ModelWeights(Mapping[str, np.ndarray]):
         return sum(int(a.nbytes) for a in arrays)
 
     def is_finite(self) -> bool:
-        """Return True when no floating-point layer holds NaN or infinity."""
+        """Return True when no floating-point layer contains NaN or infinity."""
         return all(_all_finite(a) for a in self.layers.values())
 
     def non_finite_layers(self) -> list[str]:

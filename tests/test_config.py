@@ -84,7 +84,7 @@ def test_bad_experiment_exits_with_one_clear_message(
 
 
 def test_missing_key_is_named(tmp_path: Path) -> None:
-    """A file without rounds says that rounds is required."""
+    """A file without rounds reports that rounds is required."""
     content = {k: v for k, v in GOOD.items() if k != "rounds"}
     code, output = run_cli(tmp_path, content)
     assert code == 1
@@ -124,7 +124,7 @@ def test_binary_file_is_reported(tmp_path: Path) -> None:
 
 
 def test_missing_plugin_component_names_the_package() -> None:
-    """An unknown 'torch' learner says which package provides it."""
+    """An unknown 'torch' learner names the package that provides it."""
     manager = PluginManager(autoload=False)
     with pytest.raises(PluginError, match="pip install p2pfl-torch"):
         manager.get("learner", "torch")

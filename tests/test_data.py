@@ -66,7 +66,7 @@ def test_dirichlet_rejects_bad_alpha() -> None:
         dirichlet(np.zeros(10, np.int64), 2, seed=0, alpha=0)
 
 
-def test_label_skew_more_classes_than_exist_fails_at_once() -> None:
+def test_label_skew_too_many_classes() -> None:
     """4 classes per node with 3 classes: an immediate error, no hang."""
     labels = np.repeat([0, 1, 2], 10)
     with pytest.raises(
@@ -77,7 +77,7 @@ def test_label_skew_more_classes_than_exist_fails_at_once() -> None:
 
 
 def test_label_skew_short_label_fails_with_counts() -> None:
-    """Label 0 needed by 3 nodes with 2 samples: the error says so."""
+    """Label 0 needed by 3 nodes with 2 samples: the error states both counts."""
     labels = np.array([0] * 2 + [1] * 10 + [2] * 10)
     with pytest.raises(
         ValueError, match="label 0 is needed by 3 nodes but has only 2 samples"
@@ -86,7 +86,7 @@ def test_label_skew_short_label_fails_with_counts() -> None:
 
 
 def test_label_skew_gives_each_node_its_classes() -> None:
-    """2 classes per node over 5 nodes: every node sees exactly 2 labels."""
+    """2 classes per node over 5 nodes: every node gets exactly 2 labels."""
     data = load_digits()
     parts = label_skew(data.y, 5, seed=0, classes_per_node=2)
     assert [len(np.unique(data.y[p])) for p in parts] == [2, 2, 2, 2, 2]

@@ -15,7 +15,7 @@ Factory = Callable[..., list[MemoryProtocol]]
 
 
 def test_plugin_manager_has_core_only(plugin_manager: PluginManager) -> None:
-    """plugin_manager holds core's built-ins only and is the process default."""
+    """plugin_manager contains core's built-ins only and is the process default."""
     assert list(plugin_manager.plugins) == ["p2pfl-core"]
     assert get_plugin_manager() is plugin_manager
 

@@ -106,7 +106,7 @@ def test_unknown_name_without_close_match() -> None:
 
 
 def test_unknown_kind_with_nothing_installed() -> None:
-    """A kind nobody offers says that none is installed."""
+    """A kind that no plugin offers reports that none is installed."""
     assert error_of(make_registry(), "compressor", "zlib") == (
         "unknown compressor 'zlib'; no compressor is installed"
     )
@@ -147,7 +147,7 @@ def test_qualified_name_of_failed_plugin() -> None:
 
 
 def test_qualified_name_of_other_plugin() -> None:
-    """A name qualified with the wrong plugin says who offers it."""
+    """A name qualified with the wrong plugin names the plugins offering it."""
     assert error_of(make_registry(), "aggregator", "p2pfl-core:krum") == (
         "aggregator 'p2pfl-core:krum' not found: plugin p2pfl-core does not offer it; "
         "it is offered by: p2pfl-krum"

@@ -205,7 +205,7 @@ def _nan_model(weights: ModelWeights, round: int) -> ModelWeights:
     return ModelWeights(layers, weights.num_samples, weights.contributors)
 
 
-def test_nan_model_is_excluded_on_every_node_without_waiting() -> None:
+def test_nan_model_excluded_without_timeout() -> None:
     """node-2 shares NaN in round 0: all nodes leave it out, none waits for the timeout."""
 
     def poison(nodes: list[Any]) -> None:
@@ -242,7 +242,7 @@ def test_duplicate_model_delivery_is_counted_once() -> None:
     assert {m["contributors"] for m in result.metrics} == {4}
 
 
-def test_node_that_dies_mid_round_is_left_out_after_the_timeout() -> None:
+def test_crashed_node_left_out_after_timeout() -> None:
     """node-3 crashes as round 1 training starts; the others finish without it."""
 
     class Killer:

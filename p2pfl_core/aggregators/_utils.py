@@ -113,14 +113,13 @@ def weighted_sum_layer(
     """Return ``sum(weights[i] * arrays[i]) / total`` in the arrays' dtype.
 
     Each column chunk is gathered into a float64 block and reduced with one
-    ``einsum`` call. The result is rounded once, so integer sample counts
+    ``np.dot`` call. The result is rounded once, so integer sample counts
     give the exact mean whenever float64 represents it.
 
-    The product runs in ``np.dot`` with BLAS held to one thread: OpenBLAS
-    would run a product of this shape on several threads, which ran 2 to 7
-    times slower while other processes kept the cores busy (numpy 2.4.6 with
-    scipy-openblas 0.3.31 on 2 cores), and one thread beat ``einsum`` by
-    about a fifth.
+    BLAS is held to one thread here. OpenBLAS would run a product of this
+    shape on several threads, which ran 2 to 7 times slower while other
+    processes kept the cores busy (numpy 2.4.6 with scipy-openblas 0.3.31 on
+    2 cores). One thread also beat ``einsum`` by about a fifth.
 
     Returns:
         The weighted mean, or None as soon as a chunk of the sum is NaN or

@@ -57,7 +57,10 @@ class Aggregator(ABC):
 
     @property
     def min_models(self) -> int:
-        """Fewest models per round this rule can aggregate; checked before a run."""
+        """Minimum number of models per round this rule can aggregate.
+
+        Checked against the train set size before a run starts.
+        """
         return 1
 
     def set_expected(self, contributors: Iterable[str]) -> None:

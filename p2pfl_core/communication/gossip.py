@@ -2,7 +2,7 @@
 
 Models are identified by a key such as ``("model", round, contributor)`` or
 ``("aggregate", round, "")``. A node remembers which keys each neighbour has
-(because it sent them, received them from it, or was told so), and sends a
+(because it sent them, received them from it, or was notified), and sends a
 key to a neighbour at most once.
 """
 
@@ -31,7 +31,7 @@ class ModelGossip:
         self._has: dict[str, set[ModelKey]] = defaultdict(set)
 
     def has(self, key: ModelKey) -> bool:
-        """Return True when this node holds ``key``."""
+        """Return True when this node has ``key``."""
         return key in self._payloads
 
     def add(
@@ -47,7 +47,7 @@ class ModelGossip:
             return True
 
     def mark(self, neighbor: str, keys: Iterable[ModelKey]) -> None:
-        """Record that ``neighbor`` holds ``keys``."""
+        """Record that ``neighbor`` has ``keys``."""
         with self._lock:
             self._has[neighbor].update(keys)
 

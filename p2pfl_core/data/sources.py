@@ -44,7 +44,7 @@ def load_npz(path: str | None = None, x_key: str = "x", y_key: str = "y") -> Dat
 def load_csv(
     path: str | None = None, label_column: int = -1, skip_header: bool = True
 ) -> Dataset:
-    """Load a numeric CSV file whose ``label_column`` holds integer labels.
+    """Load a numeric CSV file whose ``label_column`` contains integer labels.
 
     Raises:
         ValueError: No path was given.

@@ -1,4 +1,4 @@
-"""What the parts of :class:`~p2pfl_core.testing.LearnerContract` share.
+"""Shared helpers of the parts of :class:`~p2pfl_core.testing.LearnerContract`.
 
 The contract's tests live in three modules: ``learner_contract`` (weights,
 seeds, evaluation), ``learner_contract_settings`` (``from_settings``) and
