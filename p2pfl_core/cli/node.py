@@ -52,13 +52,21 @@ class _Events:
 
 
 def _connect_with_retries(node: Any, address: str, deadline: float) -> bool:
+    """Connect to ``address``, retrying with backoff until ``deadline``.
+
+    Stops early when the peer has connected to this node first, or when
+    this node's learning already ended (the peer may have finished and left).
+    """
     delay = 0.05
     while True:
-        if node.connect(address):
+        if address in node.protocol.neighbors() or node.connect(address):
             return True
+        if node.finished.is_set() and node.metrics:
+            return False
         if time.monotonic() + delay > deadline:
             return False
-        time.sleep(delay)  # backoff between connection attempts, not a state wait
+        # Wait out the backoff, waking early if learning ends meanwhile.
+        node.finished.wait(delay)
         delay = min(delay * 2, 2.0)
 
 
@@ -125,10 +133,21 @@ def start(
 def _serve(node: Any, config: Any, printer: _Events) -> None:
     deadline = time.monotonic() + config.timeouts.start
     for neighbor in config.neighbors:
-        if not _connect_with_retries(node, neighbor, deadline):
+        if _connect_with_retries(node, neighbor, deadline):
+            continue
+        if node.finished.is_set() and node.metrics:
+            logger.info("learning ended before %s could be reached", neighbor)
+        elif node.protocol.neighbors():
+            logger.warning(
+                "cannot connect to neighbour %s within %.0f s; going on with %s",
+                neighbor,
+                config.timeouts.start,
+                ", ".join(node.protocol.neighbors()),
+            )
+        else:
             raise click.ClickException(
-                f"cannot connect to neighbour {neighbor} within {config.timeouts.start} s; "
-                "is it running and reachable?"
+                f"cannot connect to neighbour {neighbor} within "
+                f"{config.timeouts.start} s; is it running and reachable?"
             )
     if config.initiator:
         expected_members = config.members or config.nodes
